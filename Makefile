@@ -1,0 +1,56 @@
+# The two README commands: `make demo` and `make test`. Everything installs into the repo.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NODE_DIR := .local/node
+STAMP := $(VENV)/.installed
+NODE_STAMP := $(NODE_DIR)/.installed
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
+export RAY_USAGE_STATS_ENABLED := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install demo test lint unit integration e2e bench clean stack-down
+
+install: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP):
+	mkdir -p $(NODE_DIR)
+	npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) kinesalite@3.3.3
+	touch $@
+
+demo: install
+	$(BIN)/cali demo
+
+lint: install
+	$(BIN)/ruff check cali tests benchmarks jobs dags
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+integration: install
+	$(BIN)/pytest -q tests/integration
+
+e2e: install
+	$(BIN)/pytest -q tests/e2e
+
+test: install
+	$(BIN)/ruff check cali tests benchmarks
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+bench: install
+	$(BIN)/python benchmarks/hot_path.py
+	$(BIN)/python benchmarks/shipper_parsing.py
+	$(BIN)/python benchmarks/grouping.py
+
+stack-down:
+	$(BIN)/cali stack down || true
+
+clean: stack-down
+	rm -rf .local $(VENV) *.egg-info

@@ -1,0 +1,1 @@
+"""CALI: application logs become actionable incidents."""

@@ -1,0 +1,1 @@
+"""Thin Ray actors: each holds adapters built by cali.bootstrap and calls the core."""

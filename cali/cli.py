@@ -1,0 +1,147 @@
+"""The `cali` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="CALI: application logs become actionable incidents, on Ray.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+console = Console()
+
+
+def _register() -> None:
+    from cali.gen.command import generate
+    from cali.stack.command import stack_app
+
+    app.command("generate", help="Write realistic service logs with scripted incidents.")(generate)
+    app.add_typer(stack_app, name="stack")
+    try:
+        from cali.ship.command import ship
+    except ImportError:
+        pass
+    else:
+        app.command("ship", help="Tail log files and put records on Kinesis.")(ship)
+    try:
+        from cali.grouping.cli import fingerprint_command
+    except ImportError:
+        pass
+    else:
+        app.command("fingerprint", help="Group messages (stdin or --input) into templates.")(fingerprint_command)
+
+
+@app.command()
+def schema(out: Path | None = typer.Option(None, help="Write to this file instead of stdout.")) -> None:
+    """Print the LogRecord JSON schema."""
+    from cali.core.records import LogRecord
+
+    text = json.dumps(LogRecord.model_json_schema(), indent=2, sort_keys=True) + "\n"
+    if out:
+        out.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _settings():  # noqa: ANN202
+    from pydantic import ValidationError
+
+    from cali.config import load_settings
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        console.print(f"[red]invalid configuration[/red] (env CALI_<SECTION>__<FIELD> or cali.toml):\n{exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def health() -> None:
+    """Check every configured external system."""
+    from cali.bootstrap import healthchecks
+
+    results = healthchecks(_settings())
+    table = Table("system", "ok", "detail")
+    for h in results:
+        table.add_row(h.name, "[green]yes[/green]" if h.ok else "[red]no[/red]", h.detail)
+    console.print(table)
+    raise typer.Exit(0 if all(h.ok for h in results) else 1)
+
+
+@app.command()
+def run() -> None:
+    """Start the pipeline actors on Ray (local loopback Ray, or CALI_RAY__ADDRESS) and keep them running."""
+    import time
+
+    from cali.actors.launch import start_pipeline, stop_pipeline
+    from cali.bootstrap import init_ray
+
+    settings = _settings()
+    init_ray(settings)
+    start_pipeline(settings)
+    console.print("pipeline started; Ctrl-C stops it")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        stop_pipeline(settings)
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
+    """Per-shard status of a running pipeline: MillisBehindLatest, records/s, last checkpoint."""
+    import ray
+
+    from cali.actors.launch import pipeline_status
+    from cali.bootstrap import LOOPBACK_ENV
+
+    settings = _settings()
+    import os
+
+    os.environ.update(LOOPBACK_ENV)
+    try:
+        ray.init(address=settings.ray.address or "auto", namespace=settings.ray.namespace,
+                 logging_level="ERROR", log_to_driver=False)
+    except ConnectionError as exc:
+        console.print(f"[red]no running Ray cluster[/red]: {exc}; start one with `cali demo` or `cali run`")
+        raise typer.Exit(1) from exc
+    st = pipeline_status(settings)
+    if as_json:
+        print(json.dumps(st, default=str))
+        return
+    from cali.demo_view import shard_table
+
+    console.print(shard_table(st["shards"]))
+    console.print({"trackers": st["trackers"], "alerter": st["alerter"]})
+
+
+@app.command()
+def demo(
+    duration: float | None = typer.Option(None, help="Stop after this many seconds and print a JSON summary."),
+    seed: int = typer.Option(7, help="Seed for the generator: the same seed gives the same logs."),
+    rate: float = typer.Option(60.0, help="Generated lines per second."),
+    incident_every: float = typer.Option(12.0, help="Seconds between scripted incidents."),
+    window: float = typer.Option(30.0, help="Throttle window per incident, seconds (production: 300)."),
+    shards: int = typer.Option(2, help="Kinesis shards."),
+    state_dir: Path = typer.Option(Path(".local/demo"), help="Where the demo keeps logs, stack and state."),
+    keep_stack: bool = typer.Option(False, help="Leave the local stack running at the end (for inspection)."),
+    kinesis_port: int = typer.Option(4567), aws_port: int = typer.Option(5055),
+    slack_port: int = typer.Option(5066), dashboard_port: int = typer.Option(8265),
+    quiet: bool = typer.Option(False, help="No live view; only the final JSON line."),
+) -> None:
+    """Run everything locally: stack, Ray, generator, shipper, actors, a Slack receiver; show it live."""
+    from cali.demo import DemoOptions, run_demo
+
+    summary = run_demo(DemoOptions(
+        duration=duration, seed=seed, rate=rate, incident_every=incident_every, window=window, shards=shards,
+        state_dir=state_dir.resolve(), keep_stack=keep_stack, kinesis_port=kinesis_port, aws_port=aws_port,
+        slack_port=slack_port, dashboard_port=dashboard_port, quiet=quiet), console)
+    if duration is not None:
+        print(json.dumps(summary), flush=True)
+
+
+_register()

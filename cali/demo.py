@@ -1,0 +1,165 @@
+"""`cali demo`: the local stack, Ray, generator, shipper and actors in one command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from cali import bootstrap
+from cali.config import Settings, local_settings
+
+
+@dataclass
+class DemoOptions:
+    duration: float | None
+    seed: int
+    rate: float
+    incident_every: float
+    window: float
+    shards: int
+    state_dir: Path
+    keep_stack: bool
+    kinesis_port: int
+    aws_port: int
+    slack_port: int
+    dashboard_port: int
+    quiet: bool
+
+
+class _Threads:
+    """Generator and shipper threads with one stop event each."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[threading.Thread, threading.Event]] = []
+
+    def start(self, target: Any, name: str) -> threading.Event:
+        stop = threading.Event()
+        t = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+        t.start()
+        self.items.append((t, stop))
+        return stop
+
+
+def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
+    import ray
+
+    from cali.actors.launch import pipeline_status, start_pipeline, stop_pipeline
+    from cali.core.parsing import DEFAULT_SOURCES, Source
+    from cali.gen.writer import run_generate
+    from cali.notify.local_receiver import LocalSlack
+    from cali.ship.shipper import Shipper
+    from cali.stack import lifecycle
+    from cali.stack.config import StackConfig
+
+    root = opt.state_dir
+    # A fresh run each time: the same seed must give the same run, not a continuation.
+    if root.exists():
+        lifecycle.down(StackConfig(state_dir=root / "stack"))
+        shutil.rmtree(root)
+    logs, state = root / "logs", root / "state"
+    logs.mkdir(parents=True)
+
+    real_webhook = os.environ.get("SLACK_WEBHOOK_URL")
+    receiver = None
+    if not real_webhook:
+        receiver = LocalSlack(port=opt.slack_port, log_path=root / "slack.jsonl").start()
+    webhook = real_webhook or receiver.url  # type: ignore[union-attr]
+    stack_cfg = StackConfig(state_dir=root / "stack", kinesis_port=opt.kinesis_port, aws_port=opt.aws_port,
+                            shards=opt.shards, webhook_url=webhook)
+    console.print(f"starting local stack (kinesalite :{opt.kinesis_port}, moto :{opt.aws_port}) ...")
+    lifecycle.up(stack_cfg)
+    # The webhook URL is read from Secrets Manager, as in production.
+    settings: Settings = local_settings(
+        kinesis_endpoint=stack_cfg.kinesis_endpoint, aws_endpoint=stack_cfg.aws_endpoint, state_dir=state,
+        webhook_url=None, alerting={"window_s": opt.window, "env": "demo"},
+        ray={"dashboard_port": opt.dashboard_port, "reader_cpus": 0.1, "tracker_cpus": 0.1, "alerter_cpus": 0.05})
+    console.print("starting Ray (loopback only) and the actors ...")
+    bootstrap.init_ray(settings, num_cpus=2)
+    dashboard = f"http://127.0.0.1:{opt.dashboard_port}"
+    start_pipeline(settings)
+
+    gen_result: dict[str, Any] = {}
+    sources = [Source(s.service, s.format, str(logs / s.path)) for s in DEFAULT_SOURCES]
+    shipper = Shipper(sources, bootstrap.kinesis_source(settings), root / "shipper-offsets.json",
+                      host=socket.gethostname(), flush_after_s=0.3)
+    threads = _Threads()
+    gen_stop = threads.start(lambda stop: gen_result.update(run_generate(
+        logs, seed=opt.seed, rate=opt.rate, duration=opt.duration, realtime=True, max_bytes=5 * 1024 * 1024,
+        backups=3, stop_event=stop, incident_every_s=opt.incident_every)), "generator")
+    ship_stop = threads.start(lambda stop: shipper.run(stop), "shipper")
+
+    def snapshot() -> tuple[dict[str, Any], dict[str, Any]]:
+        st = pipeline_status(settings)
+        shards = st["shards"]
+        trackers = st["trackers"]
+        counts = {
+            "generated": gen_result.get("events", "…"), "shipped": shipper.stats["records_put"],
+            "consumed": sum(s.get("records", 0) for s in shards),
+            "archived": sum(s.get("valid", 0) for s in shards), "dlq": sum(s.get("dead", 0) for s in shards),
+            "alerts_sent": sum(t["alerts_sent"] for t in trackers),
+            "alerts_suppressed": sum(t["alerts_suppressed"] for t in trackers),
+        }
+        return counts, st
+
+    received = receiver.received if receiver else []
+    deadline = time.monotonic() + opt.duration if opt.duration is not None else None
+    interrupted = False
+    try:
+        with Live(console=console, refresh_per_second=2, transient=False) as live:
+            while deadline is None or time.monotonic() < deadline:
+                counts, st = snapshot()
+                if not opt.quiet:
+                    from cali.demo_view import live_view
+
+                    live.update(live_view(counts, st["shards"], received, dashboard))
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        interrupted = True
+    try:
+        counts = _wind_down(gen_stop, ship_stop, threads, shipper, snapshot, interrupted)
+        stop_pipeline(settings)
+        counts["alerts_delivered"] = len(received) if receiver else None
+        counts["generated"] = gen_result.get("events", 0)
+        return counts
+    finally:
+        ray.shutdown()
+        if receiver:
+            receiver.stop()
+        if not opt.keep_stack:
+            lifecycle.down(stack_cfg)
+        shipper.close()
+
+
+def _wind_down(gen_stop: threading.Event, ship_stop: threading.Event, threads: _Threads, shipper: Any,
+               snapshot: Any, interrupted: bool) -> dict[str, Any]:
+    """Generator stops, the shipper ships what was written, readers catch up, alerts drain."""
+    gen_stop.set()
+    threads.items[0][0].join(timeout=10)
+    if not interrupted:
+        shipper.drain(timeout_s=10)
+    ship_stop.set()
+    threads.items[1][0].join(timeout=10)
+    shipped = shipper.stats["records_put"]
+    last, stable_since, deadline = None, time.monotonic(), time.monotonic() + (5 if interrupted else 60)
+    counts: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        counts, st = snapshot()
+        delivered = (st.get("alerter") or {}).get("delivered", 0)
+        key = (counts["consumed"], counts["alerts_sent"], delivered)
+        if key != last:
+            last, stable_since = key, time.monotonic()
+        caught_up = counts["consumed"] >= shipped and delivered + (st.get("alerter") or {}).get("dead", 0) \
+            >= counts["alerts_sent"]
+        if caught_up and time.monotonic() - stable_since >= 2.0:
+            break
+        time.sleep(0.25)
+    return counts

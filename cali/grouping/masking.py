@@ -1,0 +1,114 @@
+"""Named regexes that replace the variable parts of a log message by `<name>` placeholders."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+# A variable never starts inside a word ("u0" becomes "<id>", not "u<num>"): each pattern below
+# is written from the variable's first character and only applies after a character that is not
+# part of a word, i.e. not in [\w.+-]. Patterns may add their own lookbehind for stricter cases.
+_BOUNDARY = r"[^\w.+-]"
+_R = r"(?![\w-])(?!\.\w)"  # a variable does not end inside a word either
+_HEX = "[0-9a-fA-F]"
+_NUM = r"[-+]?\d+(?:[.,]\d+)*"
+_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
+
+# Order matters: at each position the first pattern that matches wins, so the specific shapes
+# come before the catch-all `num` and `id`. The first group needs no digit; every pattern of the
+# second group needs a digit in the variable's first word, which one cheap lookahead checks
+# before any of them runs (so a plain word costs one scan, not eleven).
+_WITHOUT_DIGIT: list[tuple[str, str]] = [
+    ("email", r"[\w.+-]++@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _R),
+    # The scheme stays ("https://<url>"), as does the method of an HTTP request line ("GET <url>").
+    ("url", r"[a-zA-Z][a-zA-Z0-9+.-]{0,15}://[^\s\"'<>]+|/(?:"
+            + "|".join(f"(?<={m} /)" for m in _METHODS) + r")[^\s\"]*"),
+    # Quoted values are data; '...' only when the quote is not an apostrophe inside a word, and an
+    # HTTP request line in quotes keeps its method ("GET <url> HTTP/1.1").
+    ("quoted", r"\"(?!(?:" + "|".join(_METHODS) + r") )[^\"\n]{0,200}\"|'[^'\n]{0,200}'(?!\w)"),
+    # A file path is data, not wording: an absolute path with at least two segments, or C:\...
+    ("path", r"(?<![:/\\])(?:/[\w.@%+~-]+){2,}/?(?![\w/])|[A-Za-z]:\\[^\s\"'<>|]+"),
+    # ctime and syslog: "Sat Jun 18 02:08:10 2005", "Jun 18 02:08:10"
+    ("datetime", r"[A-Z][a-z]{2,8},?\s+(?:[A-Z][a-z]{2,8}\s+)?\d\d?,?\s+(?:\d{4}\s+)?"
+                 r"\d\d?:\d\d(?::\d\d(?:[.,]\d+)?)?(?:\s+\d{4}(?!\w))?" + _R),
+    ("host", r"(?:[A-Za-z0-9-]++\.)+(?:com|net|org|edu|gov|mil|info|biz|io|local|localdomain|internal|lan"
+             r"|(?:com|net|org|edu|gov|ac|co)\.[a-z]{2})" + _R),
+    ("bool", r"(?:true|false|True|False|TRUE|FALSE)(?![\w-])"),
+]
+_DIGIT_AHEAD = r"(?=(?:[^\W\d]|[.:+-])*+\d)"
+_WITH_DIGIT: list[tuple[str, str]] = [
+    ("uuid", _HEX + r"{8}-?" + _HEX + r"{4}-?" + _HEX + r"{4}-?" + _HEX + r"{4}-?" + _HEX + "{12}" + _R),
+    ("mac", r"(?:" + _HEX + r"{2}[:-]){5}" + _HEX + "{2}" + _R),
+    ("datetime", r"\d{4}[-/]\d\d[-/]\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?" + _R),
+    ("ip", r"(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?" + _R),
+    ("ipv6", r"(?<!:)(?:" + _HEX + r"{1,4}:){7}" + _HEX + r"{1,4}(?![\w:])"
+             r"|(?<!:)(?:" + _HEX + r"{1,4}:)+:(?:" + _HEX + r"{1,4}(?::" + _HEX + r"{1,4})*)?(?![\w:])"),
+    ("time", r"\d\d?:\d\d:\d\d(?:[.,]\d+)?" + _R),
+    ("hex", r"0[xX][0-9a-fA-F]+" + _R),
+    ("duration", _NUM + r"(?:\s?(?:ms|msec|msecs|millis|milliseconds|sec|secs|seconds|mins?|minutes"
+                 r"|hours?|days?)|(?:ns|us|µs|s|m|h|d))" + _R),
+    ("size", _NUM + r"(?:\s?(?:[KMGTP]?i?B|bytes?)|[kKMGTP])" + _R),
+    ("num", _NUM + r"(?:[eE][-+]?\d+)?" + _R),
+    # Any other word holding a digit (blk_-6952, appattempt_14_0020, de9231d, eth0) is an identifier.
+    ("id", r"(?:[^\W\d]|[.-])*\d[\w.-]*(?<![.-])"),
+]
+_TABLE = _WITHOUT_DIGIT + _WITH_DIGIT
+
+def _standalone() -> list[tuple[str, re.Pattern[str]]]:
+    # One regex per name, in table order: the public view of the table (datetime has two shapes).
+    shapes: dict[str, list[str]] = {}
+    for group, ahead in ((_WITHOUT_DIGIT, ""), (_WITH_DIGIT, _DIGIT_AHEAD)):
+        for name, rx in group:
+            shapes.setdefault(name, []).append(f"{ahead}(?:{rx})")
+    return [(name, re.compile(r"(?<![\w.+-])(?:" + "|".join(rxs) + ")")) for name, rxs in shapes.items()]
+
+
+MASKS: list[tuple[str, re.Pattern[str]]] = _standalone()
+
+
+def _alternatives(group: list[tuple[str, str]], seen: set[str]) -> str:
+    # The empty named group at the end of each alternative tells which pattern matched; datetime
+    # appears in both groups, so the name of its second entry gets a suffix.
+    parts = []
+    for name, rx in group:
+        tag = name if name not in seen else name + "_2"
+        seen.add(name)
+        parts.append(f"(?:{rx})(?P<{tag}>)")
+    return "|".join(parts)
+
+
+# One alternation, and it starts by consuming the boundary character: the regex engine then hops
+# between boundaries in C instead of trying every pattern at every character.
+_SEEN: set[str] = set()
+_COMBINED = re.compile(
+    f"({_BOUNDARY})(?:{_alternatives(_WITHOUT_DIGIT, _SEEN)}|{_DIGIT_AHEAD}(?:{_alternatives(_WITH_DIGIT, _SEEN)}))"
+)
+_PLACEHOLDER = {name: f"<{name}>" for name, _ in _TABLE} | {"datetime_2": "<datetime>"}
+_MAYBE_VARIABLE = re.compile(r"[\d\"'/\\@.]|true|false", re.IGNORECASE)
+
+
+def mask(text: str, counts: Counter[str] | None = None) -> str:
+    """Replace every variable in `text` by `<name>`; count hits per pattern name into `counts`."""
+    # Every pattern needs one of these characters or words, so plain sentences skip the big regex.
+    if not _MAYBE_VARIABLE.search(text):
+        return text
+    # The leading space is the boundary for a variable at the very start of the message.
+    if counts is None:
+        return _COMBINED.sub(_replace, " " + text)[1:]
+
+    def counting(m: re.Match[str]) -> str:
+        text = _replace(m)
+        counts[text[text.index("<") + 1 : -1]] += 1
+        return text
+
+    return _COMBINED.sub(counting, " " + text)[1:]
+
+
+def _replace(m: re.Match[str]) -> str:
+    name = m.lastgroup
+    if name == "url":
+        text = m.group()
+        scheme = text.find("://")
+        if scheme >= 0:
+            return text[: scheme + 3] + "<url>"
+    return m[1] + _PLACEHOLDER[name]  # type: ignore[index]

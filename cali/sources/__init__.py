@@ -1,0 +1,1 @@
+"""Record sources: where the pipeline reads log records from."""

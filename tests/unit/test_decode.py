@@ -1,0 +1,73 @@
+import base64
+import json
+from datetime import UTC, datetime
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cali.core.decode import RawRecord, decode_batch
+
+T = datetime(2026, 11, 26, tzinfo=UTC)
+GOOD = {"time": "2026-11-26 12:00:00.123", "level": "ERROR", "service": "orders-api", "message": "boom"}
+
+
+def raw(data: bytes, seq: str = "1") -> RawRecord:
+    return RawRecord(data, seq, T)
+
+
+CASES = [
+    ("valid", orjson.dumps(GOOD) + b"\n", 1, None),
+    ("aggregated", orjson.dumps(GOOD) + b"\n" + orjson.dumps({**GOOD, "message": "b"}) + b"\n", 2, None),
+    ("bad_utf8", b'{"message": "\xff\xfe"}\n', 0, "bad_utf8"),
+    ("bad_json", b'{"level": "ERROR", \n', 0, "bad_json"),
+    ("not_an_object", b"[1, 2, 3]\n", 0, "not_an_object"),
+    ("schema", orjson.dumps({**GOOD, "level": "LOUD"}) + b"\n", 0, "schema"),
+    ("missing_field", orjson.dumps({"message": "x"}) + b"\n", 0, "schema"),
+    ("oversized", orjson.dumps({**GOOD, "message": "x" * 300_000}) + b"\n", 0, "oversized"),
+]
+
+
+def test_table():
+    for name, data, n_ok, reason in CASES:
+        out = decode_batch([raw(data)], "shardId-000000000000")
+        assert len(out.records) == n_ok, name
+        if reason:
+            (dead,) = out.dead
+            assert dead.reason == reason, name
+            doc = orjson.loads(dead.to_json())
+            assert doc["shard_id"] == "shardId-000000000000" and doc["sequence_number"] == "1"
+            assert base64.b64decode(doc["data_b64"]) in data
+            assert doc["error"]
+
+
+def test_schema_reason_names_the_field():
+    out = decode_batch([raw(orjson.dumps({**GOOD, "level": "LOUD"}))], "s")
+    assert out.dead[0].error.startswith("level:")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048))
+def test_random_bytes_never_raise_and_every_line_is_accounted(data):
+    out = decode_batch([raw(data)], "s")
+    lines = [ln for ln in data.split(b"\n") if ln.strip()]
+    try:
+        data.decode("utf-8")
+        expected = len(lines)
+    except UnicodeDecodeError:
+        expected = 1
+    assert len(out.records) + len(out.dead) == expected
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+                           max_leaves=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["time", "ts", "level", "service", "message", "msg", "stack", "host",
+                                       "trace_id", "attributes", "err", "status", "event_id", "x"]),
+                       json_values, max_size=8))
+def test_random_json_objects_validate_or_dead_letter(obj):
+    out = decode_batch([raw(json.dumps(obj).encode())], "s")
+    assert len(out.records) + len(out.dead) == 1

@@ -1,0 +1,100 @@
+import threading
+
+import orjson
+import pytest
+
+from cali.core.archive import decode_jsonl_gz
+from cali.core.clock import FakeClock
+from cali.service.shard_consumer import ConsumerOptions, ShardConsumer
+from tests.unit.fakes import FakeShard, MemoryArchive, MemoryCheckpoints, MemoryState, Recorder
+
+
+def line(i: int, level: str = "INFO") -> bytes:
+    return orjson.dumps({"time": f"2026-11-26 12:00:{i % 60:02d}.000", "level": level, "service": "orders-api",
+                         "message": f"order {i} done"}) + b"\n"
+
+
+def consumer(shard, archive=None, checkpoints=None, state=None, send=None, **opt):
+    return ShardConsumer(stream="s", shard_id="shardId-000000000000", owner="t", source=shard,
+                         archive=archive or MemoryArchive(), checkpoints=checkpoints or MemoryCheckpoints(),
+                         state=state or MemoryState(), send=send or Recorder(), clock=FakeClock(),
+                         options=ConsumerOptions(flush_max_records=3, **opt))
+
+
+def drain(c):
+    c.open()
+    while c.step() >= 0:
+        pass
+
+
+def test_reads_to_shard_end_archives_dlqs_and_checkpoints():
+    data = [line(0), line(1, "ERROR"), b"{not json\n", line(3, "WARN"), "\xff".encode("latin-1"), line(5)]
+    shard, arch, cps, rec = FakeShard(data, closed=True), MemoryArchive(), MemoryCheckpoints(), Recorder()
+    c = consumer(shard, arch, cps, send=rec)
+    drain(c)
+    raw = [row for k, v in arch.objects.items() if k.startswith("raw/") for row in decode_jsonl_gz(v)]
+    dlq = [row for k, v in arch.objects.items() if k.startswith("dlq/") for row in decode_jsonl_gz(v)]
+    assert len(raw) == 4 and {d["reason"] for d in dlq} == {"bad_json", "bad_utf8"}
+    assert [c.record.level.value for b in rec.batches for c in b] == ["ERROR", "WARN"]
+    assert cps.get_checkpoint("s", "shardId-000000000000") == "105"
+    assert cps.is_shard_ended("s", "shardId-000000000000") and c.status.state == "shard_end"
+
+
+def test_no_checkpoint_when_archive_write_fails():
+    cps = MemoryCheckpoints()
+    c = consumer(FakeShard([line(i) for i in range(5)], closed=True), MemoryArchive(fail=True), cps)
+    c.open()
+    with pytest.raises(OSError):
+        while c.step() >= 0:
+            pass
+    assert cps.get_checkpoint("s", "shardId-000000000000") is None
+
+
+def test_no_checkpoint_when_tracker_does_not_ack():
+    def refuse(_):
+        raise TimeoutError("tracker down")
+
+    cps = MemoryCheckpoints()
+    c = consumer(FakeShard([line(0, "ERROR")], closed=True), checkpoints=cps, send=refuse)
+    c.open()
+    with pytest.raises(TimeoutError):
+        c.step()
+    assert cps.get_checkpoint("s", "shardId-000000000000") is None
+
+
+class CrashingCheckpoints(MemoryCheckpoints):
+    def put_checkpoint(self, stream, shard_id, sequence, owner):
+        raise RuntimeError("crash between the archive write and the checkpoint")
+
+
+def test_replay_of_a_crashed_flush_overwrites_the_same_key_even_with_other_page_sizes():
+    data, state = [line(i) for i in range(7)], MemoryState()
+    first = MemoryArchive()
+    c1 = consumer(FakeShard(data, page=2), first, CrashingCheckpoints(), state)
+    c1.open()
+    c1.step()
+    with pytest.raises(RuntimeError):
+        c1.step()  # 4 records buffered >= 3: flush writes the object, then the checkpoint fails
+    (crashed_key,) = first.objects
+    second, cps = MemoryArchive(), MemoryCheckpoints()
+    c2 = consumer(FakeShard(data, page=5, closed=True), second, cps, state)  # GetRecords pages differ on replay
+    drain(c2)
+    assert crashed_key in second.objects
+    assert second.objects[crashed_key] == first.objects[crashed_key]
+    rows = [r for v in second.objects.values() for r in decode_jsonl_gz(v)]
+    assert len(rows) == 7 and cps.get_checkpoint("s", "shardId-000000000000") == "106"
+
+
+def test_duplicates_dropped_by_event_id():
+    rec = Recorder()
+    c = consumer(FakeShard([line(1, "ERROR"), line(1, "ERROR")], closed=True), send=rec)
+    drain(c)
+    assert c.status.duplicates == 1 and sum(len(b) for b in rec.batches) == 1
+
+
+def test_run_stops_and_flushes():
+    arch = MemoryArchive()
+    c = consumer(FakeShard([line(0)], closed=False), arch, flush_interval_s=1000)
+    stop = threading.Event()
+    stop.set()
+    assert c.run(stop) == "stopped"
