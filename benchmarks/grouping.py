@@ -34,12 +34,12 @@ def load(data: Path, system: str) -> tuple[list[str], list[str], dict[str, str]]
     return ids, [r["Content"] for r in rows], truth
 
 
-def cali_parser() -> Callable[[str], str]:
+def cali_parser() -> Parser:
     miner = TemplateMiner()
     return lambda message: miner.add(message).group_id
 
 
-def drain3_parser() -> Callable[[str], str]:
+def drain3_parser() -> Parser:
     from drain3 import TemplateMiner as Drain3
     from drain3.template_miner_config import TemplateMinerConfig
 
@@ -48,7 +48,10 @@ def drain3_parser() -> Callable[[str], str]:
     return lambda message: str(drain.add_log_message(message)["cluster_id"])
 
 
-def run(make: Callable[[], Callable[[str], str]], messages: list[str], repeats: int) -> tuple[list[str], float]:
+Parser = Callable[[str], str]
+
+
+def run(make: Callable[[], Parser], messages: list[str], repeats: int) -> tuple[list[str], float]:
     """Mine `messages` `repeats` times with a fresh parser; return the groups and the best lines/s."""
     best = float("inf")
     groups: list[str] = []
@@ -75,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("drain3").setLevel(logging.WARNING)
 
     parsers = {"CALI": cali_parser} | ({} if a.no_drain3 else {"drain3": drain3_parser})
-    header = f"{'system':<10}" + "".join(f" | {n + ' GA':>9} {n + ' FGA':>10} {'lines/s':>9}" for n in parsers)
+    columns = (f" | {n + ' GA':>9} {n + ' FGA':>10} {'lines/s':>9}" for n in parsers)
+    header = f"{'system':<10}" + "".join(columns)
     print(header)
     print("-" * len(header))
     totals = {n: [0.0, 0.0, 0.0] for n in parsers}
@@ -97,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{system:<10}" + "".join(cells))
     k = len(a.systems)
     print("-" * len(header))
-    print(f"{'mean':<10}" + "".join(f" | {t[0] / k:>9.3f} {t[1] / k:>10.3f} {t[2] / k:>9,.0f}" for t in totals.values()))
+    means = (f" | {ga / k:>9.3f} {fga / k:>10.3f} {speed / k:>9,.0f}" for ga, fga, speed in totals.values())
+    print(f"{'mean':<10}" + "".join(means))
     return 0
 
 

@@ -80,9 +80,9 @@ def _alternatives(group: list[tuple[str, str]], seen: set[str]) -> str:
 # One alternation, and it starts by consuming the boundary character: the regex engine then hops
 # between boundaries in C instead of trying every pattern at every character.
 _SEEN: set[str] = set()
-_COMBINED = re.compile(
-    f"({_BOUNDARY})(?:{_alternatives(_WITHOUT_DIGIT, _SEEN)}|{_DIGIT_AHEAD}(?:{_alternatives(_WITH_DIGIT, _SEEN)}))"
-)
+_FIRST = _alternatives(_WITHOUT_DIGIT, _SEEN)
+_SECOND = _alternatives(_WITH_DIGIT, _SEEN)
+_COMBINED = re.compile(f"({_BOUNDARY})(?:{_FIRST}|{_DIGIT_AHEAD}(?:{_SECOND}))")
 _PLACEHOLDER = {name: f"<{name}>" for name, _ in _TABLE} | {"datetime_2": "<datetime>"}
 _MAYBE_VARIABLE = re.compile(r"[\d\"'/\\@.]|true|false", re.IGNORECASE)
 

@@ -87,6 +87,10 @@ class _Group:
         self.match = Match(gid, "".join(tokens).strip())
 
 
+def _age(group: _Group) -> int:
+    return group.seen
+
+
 class TemplateMiner:
     """One pass, bounded memory: at most `max_groups` groups and `cache_size` cache entries."""
 
@@ -182,7 +186,7 @@ class TemplateMiner:
     def _evict(self) -> None:
         # Forget the least recently matched tenth at once, so eviction costs O(1) per message on
         # average; cache entries pointing at a forgotten group simply miss.
-        by_age = sorted(self._groups.values(), key=lambda g: g.seen)
+        by_age = sorted(self._groups.values(), key=_age)
         for group in by_age[: max(1, len(by_age) // 10)]:
             del self._groups[group.gid]
             self._by_shape[self._shape(group.tokens)].remove(group.gid)
@@ -194,7 +198,7 @@ class TemplateMiner:
             "config": {k: getattr(self.config, k) for k in MinerConfig.__dataclass_fields__},
             "next": self._next,
             # Least recently matched first, so a restore keeps the eviction order.
-            "groups": [[g.gid, g.tokens, g.size] for g in sorted(self._groups.values(), key=lambda g: g.seen)],
+            "groups": [[g.gid, g.tokens, g.size] for g in sorted(self._groups.values(), key=_age)],
         }
 
     @classmethod

@@ -48,6 +48,7 @@ def ship(
     if not health.ok:
         console.print(f"[red]Kinesis is not ready:[/red] {health.detail}")
         raise typer.Exit(1)
+    log_dir = log_dir.resolve()  # offsets are keyed by path: the same file must get the same key
     sources = [replace(s, path=str(log_dir / s.path)) for s in DEFAULT_SOURCES]
     shipper = Shipper(sources, kinesis, offsets or log_dir / ".shipper-offsets.json", host=host,
                       partition_key=partition_key, flush_after_s=flush_after,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from dataclasses import replace
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -108,6 +109,8 @@ def status(cfg: StackConfig) -> dict:
     for name in SERVICES:
         info = procs.read_pid(cfg.state_dir, name)
         alive = procs.is_ours_alive(info)
+        if name == KINESIS and info and "--tls" in info.get("argv", []) and not cfg.tls:
+            cfg = replace(cfg, tls=True)  # started with --tls: probe it over https
         reason = _health(cfg, name) if alive else "not running"
         out[name] = {"pid": info.get("pid") if info else None, "alive": alive,
                      "endpoint": _endpoint(cfg, name), "healthy": reason is None,

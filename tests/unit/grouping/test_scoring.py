@@ -33,12 +33,13 @@ def test_missing_prediction_is_wrong() -> None:
 @pytest.mark.parametrize("system", ["HDFS", "Android", "Linux"])
 def test_agrees_with_shared_evaluator(system: str, tmp_path) -> None:
     sys.path.insert(0, str(REPO))
-    from benchmarks.grouping import load, run, cali_parser
+    from benchmarks.grouping import cali_parser, load, run
 
     ids, messages, truth = load(DATA, system)
     groups, _ = run(cali_parser, messages, repeats=1)
     predictions = tmp_path / f"{system}.csv"
-    predictions.write_text("LineId,ClusterId\n" + "".join(f"{i},{g}\n" for i, g in zip(ids, groups, strict=True)))
+    rows = "".join(f"{i},{g}\n" for i, g in zip(ids, groups, strict=True))
+    predictions.write_text("LineId,ClusterId\n" + rows)
     gt = DATA / system / f"{system}_2k.log_structured_corrected.csv"
     out = subprocess.run(
         [sys.executable, str(EVALUATOR), "--gt-file", str(gt), "--gt-key", "EventTemplate",
