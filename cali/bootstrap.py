@@ -180,6 +180,7 @@ def healthchecks(settings: Settings) -> list[Health]:
 
 
 def grouper(settings: Settings) -> Any:
-    from cali.core.incidents import FingerprintGrouper
+    from cali.core.incidents import MinerGrouper
+    from cali.grouping.miner import TemplateMiner
 
-    return FingerprintGrouper()
+    return MinerGrouper(TemplateMiner())

@@ -27,12 +27,6 @@ def _register() -> None:
         pass
     else:
         app.command("ship", help="Tail log files and put records on Kinesis.")(ship)
-    try:
-        from cali.grouping.cli import fingerprint_command
-    except ImportError:
-        pass
-    else:
-        app.command("fingerprint", help="Group messages (stdin or --input) into templates.")(fingerprint_command)
 
 
 @app.command()
@@ -57,6 +51,17 @@ def _settings():  # noqa: ANN202
     except ValidationError as exc:
         console.print(f"[red]invalid configuration[/red] (env CALI_<SECTION>__<FIELD> or cali.toml):\n{exc}")
         raise typer.Exit(2) from exc
+
+
+@app.command()
+def fingerprint(
+    input: Path | None = typer.Option(None, "--input", help="Messages, one per line (default: stdin)."),
+    state: Path | None = typer.Option(None, "--state", help="Miner state JSON: loaded if present, saved at the end."),
+) -> None:
+    """Group log messages into templates: one `<group_id>\\t<template>` line per input line."""
+    from cali.grouping.cli import fingerprint_command
+
+    fingerprint_command(input, state)
 
 
 @app.command()

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from cali.core.alerts import Alert, AlertKind, severity_for
-from cali.core.fingerprint import masked_head
+from cali.core.fingerprint import MAX_HEAD_CHARS, exception_signature, masked_head
 from cali.core.ports import Clock
 from cali.core.records import Level, LogRecord
 from cali.core.throttle import Throttler, Window
@@ -44,6 +44,33 @@ class FingerprintGrouper:
 
     def load_state(self, state: dict[str, Any]) -> None:
         return None
+
+
+class MinerGrouper:
+    """Groups by the streaming template miner, refined across every shard's records.
+
+    The miner sees the message head plus the exception line, so two failures behind one generic
+    header ("Request processing failed") stay two incidents.
+    """
+
+    def __init__(self, miner: Any) -> None:
+        self.miner = miner
+
+    def group(self, candidate: Candidate) -> tuple[str, str]:
+        r = candidate.record
+        text = r.message[:MAX_HEAD_CHARS]
+        signature = exception_signature(r.stack)
+        if signature and signature not in text:
+            text = f"{text} | {signature}"
+        m = self.miner.add(text)
+        return m.group_id, m.template
+
+    def to_state(self) -> dict[str, Any]:
+        return {"miner": self.miner.to_state()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if "miner" in state:
+            self.miner = type(self.miner).from_state(state["miner"])
 
 
 def stack_head(stack: str | None, n: int = STACK_HEAD_LINES) -> list[str]:

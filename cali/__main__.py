@@ -1,0 +1,5 @@
+"""`python -m cali` runs the CLI."""
+
+from cali.cli import app
+
+app()
