@@ -9,7 +9,7 @@ from collections.abc import Callable
 from cali.core.records import LogRecord
 
 _TOKEN = "[REDACTED:{}]"
-_NOT_DONE = r"(?!\[REDACTED:)"  # a value already replaced by an earlier pattern is not redacted twice
+_NOT_DONE = r"(?![\"']?\[REDACTED:)"  # a value already replaced by an earlier pattern is not redacted twice
 _L = r"(?<![A-Za-z0-9_-])"  # a token starts at a word edge ("task-xoxb" is not a Slack token)
 _R = r"(?![A-Za-z0-9_-])"
 # A key=value pair: the key may be quoted (JSON) and prefixed (db_password, aws_secret_access_key); the
@@ -37,8 +37,8 @@ _TABLE: list[tuple[str, str]] = [
     ("aws_secret_key", r"(?i)((?:aws[_.-]?)?secret[_.-]?(?:access[_.-]?)?key[\"']?\s*[:=]\s*[\"']?)"
                        r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"),
     # scheme://user:PASSWORD@host: user and host stay, they say which account and which server
-    ("url_password", r"([a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@]*:)" + _NOT_DONE + r"([^\s@/]+)(?=@)"),
-    ("auth_header", r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token|digest)\s+)?)"
+    ("url_password", r"([a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@\[\]]*:)" + _NOT_DONE + r"([^\s@/]+)(?=@)"),
+    ("auth_header", r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token|digest)\s+)?+)"
                     + _NOT_DONE + r"([^\s\"',;]+)"),
     # a bare "Bearer <token>": the token must hold a digit, so "Bearer authentication failed" stays
     ("bearer", r"(?i)(\bbearer\s+)" + _NOT_DONE + r"(?=[A-Za-z._~+/-]*\d)([A-Za-z0-9._~+/-]{8,}=*)"),

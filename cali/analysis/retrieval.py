@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,8 +16,8 @@ CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 
 # Lines that are frames of a stack trace (Java, Python, Go, Node, .NET, Ruby): they name code, not failure.
 _FRAME = re.compile(
-    r"^\s*(?:at\s+\S|\.\.\. \d+ (?:more|common frames)|File \"|\S+\.(?:go|py|rb|js|ts|java|cs):\d+"
-    r"|goroutine \d+|#\d+\s|\[signal |created by |-+\s*$|\^+\s*$|\(Native Method\))")
+    r"(?:^|\]:?)\s*(?:at\s+[\w$.<>/]+[(\s]|at\s+\S+$|\.\.\. \d+ (?:more|common frames)|File \""
+    r"|\S+\.(?:go|py|rb|js|ts|java|cs):\d+|goroutine \d+|#\d+\s|\[signal |created by |-+\s*$|\^+\s*$|\(Native Method\))")
 # A line naming an error: an exception class, a Caused by, a panic, an errno-like phrase.
 _CLUE = re.compile(
     r"Caused by:|\b[A-Z]\w*(?:Exception|Error|Fault|Failure)\b|\bpanic:|\b(?:error|ERROR|Error|FATAL|fatal|"
@@ -48,7 +47,7 @@ def focus_text(message: str, stack: str | None = None, max_chars: int = MAX_QUER
     text = message if not stack else f"{message}\n{stack}"
     lines = []
     for raw in text.splitlines():
-        if not raw.strip() or _FRAME.match(raw):
+        if not raw.strip() or _FRAME.search(raw):
             continue
         line = raw
         for rx in _NOISE:
@@ -124,17 +123,17 @@ def category_votes(hits: Sequence[Hit], rank_decay: float = 0.6) -> dict[str, fl
 
 
 def confidence_of(hits: Sequence[Hit], votes: dict[str, float]) -> float:
-    """How much the alert resembles known incidents, and how clearly one category wins, in 0..1.
+    """The cosine similarity of the alert to the best entry of the winning category, in 0..1.
 
-    The best dense similarity says whether anything similar exists (out-of-taxonomy alerts resemble
-    nothing); the winner's share of the vote says whether the neighbours agree.
+    Dense cosine is comparable across alerts (BM25 grows with the query's length, so it ranks but does
+    not calibrate); out-of-taxonomy alerts resemble no incident of the category they are pushed into.
     """
     if not hits or not votes:
         return 0.0
-    dense = max((h.dense_score or 0.0) for h in hits)
-    total = sum(votes.values()) or 1.0
-    share = next(iter(votes.values())) / total
-    return max(0.0, min(1.0, dense * (0.5 + 0.5 * share)))
+    winner = next(iter(votes))
+    best = max(((h.dense_score if h.dense_score is not None else h.score) for h in hits if h.category == winner),
+               default=0.0)
+    return max(0.0, min(1.0, best))
 
 
 def rank_categories(hits: Sequence[Hit], calibration: Calibration, taxonomy: Sequence[str] = (),
@@ -195,6 +194,3 @@ def _first_sentences(text: str, n: int) -> str:
     parts = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
     return " ".join(parts[:n])
 
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))

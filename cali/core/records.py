@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 MAX_MESSAGE_CHARS = 32_768
@@ -84,19 +85,22 @@ _COMMA_FRACTION = re.compile(r"(\d{2}:\d{2}:\d{2}),(\d+)")
 
 def parse_timestamp(value: Any) -> datetime:
     """Accepts ISO-8601, epoch s/ms/us/ns, and logback/Python logging/nginx formats; returns UTC."""
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, bool):
-        raise ValueError(f"timestamp must be a string or number, got {value!r}")
-    elif isinstance(value, int | float):
-        dt = _from_epoch(float(value))
-    elif isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         dt = _from_string(value.strip())
+    elif kind is datetime:
+        dt = value
+    elif kind is int or kind is float:
+        dt = _from_epoch(float(value))
+    elif isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        dt = _from_epoch(float(value))
     else:
-        raise ValueError(f"timestamp must be a string or number, got {type(value).__name__}")
+        raise ValueError(f"timestamp must be a string or number, got {kind.__name__}")
     if dt.tzinfo is None:  # formats without an offset are taken as UTC, as the shippers run in UTC
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+        return dt.replace(tzinfo=UTC)
+    return dt if dt.tzinfo is UTC else dt.astimezone(UTC)
 
 
 def _from_epoch(n: float) -> datetime:
@@ -111,15 +115,13 @@ def _from_epoch(n: float) -> datetime:
 def _from_string(s: str) -> datetime:
     if not s:
         raise ValueError("timestamp is empty")
+    if s[0].isdigit() and len(s) >= 10 and s[4] == "-":  # ISO-8601 and logback/Python logging, the usual case
+        try:
+            return datetime.fromisoformat(_COMMA_FRACTION.sub(r"\1.\2", s) if "," in s else s)
+        except ValueError:
+            pass
     try:
         return _from_epoch(float(s))
-    except ValueError:
-        pass
-    iso = _COMMA_FRACTION.sub(r"\1.\2", s)
-    if iso.endswith(("Z", "z")):
-        iso = iso[:-1] + "+00:00"
-    try:
-        return datetime.fromisoformat(iso)
     except ValueError:
         pass
     for fmt in _LOCAL_FORMATS:
@@ -151,45 +153,77 @@ class LogRecord(BaseModel):
     event_id: str = Field(default="", max_length=128,
                           description="As given, else a hash of timestamp, service, host, message, stack.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _prepare(cls, data: Any) -> Any:
+        # One Python pass per record (the hot path validates ~100k/s): parse the formats pydantic
+        # does not know, then let pydantic-core check the native types and constraints.
+        if not isinstance(data, dict):
+            return data
+        d = dict(data)
+        # A value that does not parse stays as it is: the field validator below reports it
+        # against its field.
+        ts = d.get("timestamp")
+        if ts is not None and (type(ts) is not datetime or ts.tzinfo is not UTC):
+            try:
+                d["timestamp"] = parse_timestamp(ts)
+            except ValueError:
+                pass
+        lv = d.get("level")
+        if lv is not None and type(lv) is not Level:
+            fast = _LEVEL_FAST.get(lv) if type(lv) is str else None
+            if fast is not None:
+                d["level"] = fast
+            else:
+                try:
+                    d["level"] = parse_level(lv)
+                except ValueError:
+                    pass
+        for key in _BLANK_IS_NONE:
+            v = d.get(key)
+            # logback prints "[svc,,]" when there is no trace: an empty id means "no id".
+            if type(v) is str and not v.strip():
+                d[key] = None
+        msg = d.get("message")
+        # A joined multiline event arrives as one message; the first line is the message,
+        # the rest is the stack, so both shippers and Fluent Bit give the same record.
+        if d.get("stack") is None and type(msg) is str and "\n" in msg:
+            head, _, rest = msg.partition("\n")
+            d["message"] = head.rstrip("\r")
+            d["stack"] = rest.rstrip("\n") or None
+        if not d.get("event_id") and type(d.get("timestamp")) is datetime and type(d.get("level")) is Level:
+            d["event_id"] = _identity(d)
+        return d
+
     @field_validator("timestamp", mode="before")
     @classmethod
     def _ts(cls, v: Any) -> datetime:
-        return parse_timestamp(v)
+        return v if type(v) is datetime and v.tzinfo is UTC else parse_timestamp(v)
 
     @field_validator("level", mode="before")
     @classmethod
     def _lv(cls, v: Any) -> Level:
-        return parse_level(v)
-
-    @field_validator("host", "trace_id", "span_id", "env", "stack", mode="before")
-    @classmethod
-    def _blank_is_none(cls, v: Any) -> Any:
-        # logback prints "[svc,,]" when there is no trace: an empty id means "no id".
-        return None if isinstance(v, str) and not v.strip() else v
-
-    @model_validator(mode="after")
-    def _split_and_identify(self) -> LogRecord:
-        # A joined multiline event arrives as one message; the first line is the message,
-        # the rest is the stack, so both shippers and Fluent Bit give the same record.
-        if self.stack is None and "\n" in self.message:
-            head, _, rest = self.message.partition("\n")
-            object.__setattr__(self, "message", head.rstrip("\r"))
-            object.__setattr__(self, "stack", rest.rstrip("\n") or None)
-        if not self.event_id:
-            object.__setattr__(self, "event_id", self.identity_hash())
-        return self
+        return v if type(v) is Level else parse_level(v)
 
     def identity_hash(self) -> str:
-        h = hashlib.blake2b(digest_size=16)
-        for part in (self.timestamp.isoformat(), self.service, self.host or "", self.level.value,
-                     self.message, self.stack or ""):
-            h.update(part.encode("utf-8", "surrogatepass"))
-            h.update(b"\x00")
-        return h.hexdigest()
+        return _identity(self.__dict__)
 
     @property
     def is_alertable_level(self) -> bool:
         return self.level.rank >= Level.WARN.rank
+
+
+_BLANK_IS_NONE = ("host", "trace_id", "span_id", "env", "stack")
+_LEVEL_FAST: dict[str, Level] = {}
+for _alias, _lv in list(_LEVEL_ALIASES.items()) + [(m.value.lower(), m) for m in Level]:
+    for _form in (_alias, _alias.upper(), _alias.capitalize()):
+        _LEVEL_FAST.setdefault(_form, _lv)
+
+
+def _identity(d: dict[str, Any]) -> str:
+    text = "\x00".join((d["timestamp"].isoformat(), d.get("service") or "", d.get("host") or "",
+                        d["level"].value, d.get("message") or "", d.get("stack") or ""))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 # Keys that shippers, Fluent Bit parsers and logging libraries use for the same field.
@@ -208,41 +242,52 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 # Fluent Bit's kinesis output stamps ingest time here; it is the fallback when a line has none.
 INGEST_TIME_KEY = "@ingested"
-_FIELDS = frozenset(LogRecord.model_fields)
+_ALIAS_RANK: dict[str, tuple[str, int]] = {
+    alias: (field, rank) for field, aliases in _ALIASES.items() for rank, alias in enumerate(aliases)}
+# Keys consumed by normalize() itself rather than kept as attributes.
+_STRUCTURAL = frozenset({INGEST_TIME_KEY})
 
 
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     """Maps shipper/Fluent Bit/library keys onto LogRecord fields; unknown scalars become attributes."""
+    get_alias = _ALIAS_RANK.get
     out: dict[str, Any] = {}
-    used: set[str] = set()
-    for field, aliases in _ALIASES.items():
-        for key in aliases:
-            if key in raw and raw[key] is not None:
-                out[field] = raw[key]
-                used.add(key)
-                break
-    err = raw.get("err") or raw.get("error")
-    if "stack" not in out and isinstance(err, dict) and isinstance(err.get("stack"), str):
-        # pino/winston serialise Error objects as {"type","message","stack"}
-        out["stack"] = err["stack"]
-        used.add("err" if "err" in raw else "error")
+    chosen: dict[str, tuple[int, str]] = {}
+    attrs: dict[str, Any] = {}
+    for key, value in raw.items():
+        hit = get_alias(key)
+        if hit is not None and value is not None:
+            field, rank = hit
+            prev = chosen.get(field)
+            if prev is None or rank < prev[0]:
+                if prev is not None:  # a lower-priority alias seen first stays as an attribute
+                    attrs[prev[1]] = _scalar(raw[prev[1]])
+                chosen[field] = (rank, key)
+                out[field] = value
+                continue
+        if key == "attributes" and isinstance(value, dict):
+            attrs = {**value, **attrs}
+        elif key in _STRUCTURAL:
+            continue
+        else:
+            attrs[key] = _scalar(value)
+    if "stack" not in out:
+        err = raw.get("err") or raw.get("error")
+        if isinstance(err, dict) and isinstance(err.get("stack"), str):
+            # pino/winston serialise Error objects as {"type","message","stack"}
+            out["stack"] = err["stack"]
+            attrs.pop("err" if "err" in raw else "error", None)
     if "timestamp" not in out and INGEST_TIME_KEY in raw:
         out["timestamp"] = raw[INGEST_TIME_KEY]
-    used.add(INGEST_TIME_KEY)
     if "level" not in out and "status" in raw:
         out["level"] = _level_from_http_status(raw["status"])
-    attrs = dict(raw.get("attributes") or {}) if isinstance(raw.get("attributes"), dict) else {}
-    used.add("attributes")
-    for key, value in raw.items():
-        if key in used or key in _FIELDS:
-            continue
-        if isinstance(value, str | int | float | bool) or value is None:
-            attrs[key] = value
-        else:
-            attrs[key] = str(value)
     if attrs:
         out["attributes"] = attrs
     return out
+
+
+def _scalar(value: Any) -> Any:
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
 def _level_from_http_status(status: Any) -> Level:
@@ -261,6 +306,11 @@ def validation_reason(exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in err["loc"]) or "record"
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)
+
+
+def to_json_line(record: LogRecord) -> bytes:
+    """The archive's JSON for a record: orjson over the validated fields (3x model_dump_json)."""
+    return orjson.dumps(record.__dict__, option=orjson.OPT_UTC_Z)
 
 
 def utc_now() -> datetime:

@@ -17,6 +17,7 @@ from cali.core.filtering import AlertFilter
 from cali.core.fingerprint import fingerprint
 from cali.core.incidents import Candidate
 from cali.core.ports import ArchiveSink, CheckpointStore, Clock, StateStore
+from cali.core.records import to_json_line
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ class ShardConsumer:
                 self.status.duplicates += 1
                 continue
             self.status.valid += 1
-            b.rows.append(rec.model_dump_json().encode())
+            b.rows.append(to_json_line(rec))
             if self.filter.accepts(rec):
                 candidates.append(Candidate(rec, fingerprint(rec)))
         if candidates:

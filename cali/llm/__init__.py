@@ -1,0 +1,1 @@
+"""LLM adapters behind the ChatLLM port (cali.llm.verdict)."""

@@ -1,0 +1,1 @@
+"""Vector stores of the incident knowledge base (one module per system)."""
