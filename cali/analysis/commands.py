@@ -15,8 +15,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cali.analysis.kb import Incident, KnowledgeError, load_incidents, load_taxonomy, resolved_incident, \
-    taxonomy_incidents
+from cali.analysis.kb import (
+    Incident,
+    KnowledgeError,
+    load_incidents,
+    load_taxonomy,
+    resolved_incident,
+    taxonomy_incidents,
+)
 from cali.analysis.retrieval import CALIBRATION_PATH, Calibration, rank_record
 from cali.core.records import LogRecord
 

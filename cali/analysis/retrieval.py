@@ -17,7 +17,8 @@ CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 # Lines that are frames of a stack trace (Java, Python, Go, Node, .NET, Ruby): they name code, not failure.
 _FRAME = re.compile(
     r"(?:^|\]:?)\s*(?:at\s+[\w$.<>/]+[(\s]|at\s+\S+$|\.\.\. \d+ (?:more|common frames)|File \""
-    r"|\S+\.(?:go|py|rb|js|ts|java|cs):\d+|goroutine \d+|#\d+\s|\[signal |created by |-+\s*$|\^+\s*$|\(Native Method\))")
+    r"|\S+\.(?:go|py|rb|js|ts|java|cs):\d+|goroutine \d+|#\d+\s|\[signal |created by |-+\s*$|\^+\s*$"
+    r"|\(Native Method\))")
 # A line naming an error: an exception class, a Caused by, a panic, an errno-like phrase.
 _CLUE = re.compile(
     r"Caused by:|\b[A-Z]\w*(?:Exception|Error|Fault|Failure)\b|\bpanic:|\b(?:error|ERROR|Error|FATAL|fatal|"

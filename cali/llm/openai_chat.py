@@ -194,6 +194,8 @@ class OpenAIChat:
         except openai.APIConnectionError as exc:
             return Health(self.name, False, f"{self.base_url} unreachable ({_cause(exc)}): start the server or "
                                             "fix CALI_LLM__BASE_URL (it ends in /v1)")
+        except openai.OpenAIError as exc:
+            return Health(self.name, False, f"{self.base_url}/models: {type(exc).__name__}: {str(exc)[:200]}")
         finally:
             client.close()
         if ids and self.model not in ids:

@@ -151,3 +151,38 @@ class SqliteFile:
 
 __all__ = ["SEQUENCE_WIDTH", "SqliteFile", "StateBackendError", "StateTooLarge", "VersionConflict",
            "aws_error", "encode_state", "pad_sequence", "shard_key", "unpad_sequence"]
+
+
+def dynamodb_table_health(name: str, describe: Any, table: str, keys: dict[str, str], create_cmd: str) -> Any:
+    """DescribeTable-based check shared by the DynamoDB adapters: exists, ACTIVE, expected key schema.
+
+    `describe` is a no-argument callable returning DescribeTable's "Table"; `keys` maps attribute
+    name to KeyType (HASH/RANGE).
+    """
+    from cali.core.ports import Health
+
+    try:
+        desc = describe()
+    except StateBackendError as exc:
+        return Health(name, False, str(exc))
+    found = {k["AttributeName"]: k["KeyType"] for k in desc.get("KeySchema", [])}
+    if found != keys:
+        want = ", ".join(f"{kind} {attr}" for attr, kind in keys.items())
+        return Health(name, False, f"table {table} has key schema {found}, expected {want}; recreate it with "
+                      + create_cmd.format(table=table))
+    status = desc.get("TableStatus", "?")
+    if status != "ACTIVE":
+        return Health(name, False, f"table {table} is {status}; wait until it is ACTIVE")
+    return Health(name, True, f"table {table} ACTIVE")
+
+
+def sqlite_health(name: str, path: Path, probe: Any) -> Any:
+    """Opens the file and runs `probe()` (returns a short summary) - shared by the SQLite adapters."""
+    from cali.core.ports import Health
+
+    try:
+        summary = probe()
+    except (sqlite3.Error, OSError) as exc:
+        return Health(name, False, f"cannot open {path}: {type(exc).__name__}: {exc}; check the directory "
+                      "exists and is writable by this user, on a local disk")
+    return Health(name, True, f"{path} ok, {summary}")

@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cali.core.clock import SystemClock
 from cali.core.ports import Clock, Health
-from cali.state import aws_error, pad_sequence, shard_key, unpad_sequence
+from cali.state import aws_error, dynamodb_table_health, pad_sequence, shard_key, unpad_sequence
 
 log = logging.getLogger(__name__)
 
@@ -114,20 +114,16 @@ class DynamoDBCheckpoints:
         return bool(self._get(stream, shard_id).get("shard_end", {}).get("BOOL", False))
 
     def healthcheck(self) -> Health:
-        """DescribeTable: exists, ACTIVE, keyed by shard_key (S)."""
-        name = f"dynamodb-checkpoints:{self.table}"
-        try:
-            desc = self._ddb.describe_table(TableName=self.table)["Table"]
-        except (ClientError, BotoCoreError) as exc:
-            return Health(name, False, str(aws_error("DescribeTable", self.table, exc, _HINTS)))
-        keys = {k["AttributeName"]: k["KeyType"] for k in desc.get("KeySchema", [])}
-        if keys != {HASH_KEY: "HASH"}:
-            return Health(name, False, f"table {self.table} has key schema {keys}, expected HASH "
-                          f"{HASH_KEY} (S); recreate it with " + _CREATE.format(table=self.table))
-        status = desc.get("TableStatus", "?")
-        if status != "ACTIVE":
-            return Health(name, False, f"table {self.table} is {status}; wait until it is ACTIVE")
-        return Health(name, True, f"table {self.table} ACTIVE")
+        """DescribeTable: exists, ACTIVE, keyed by its HASH key (S)."""
+
+        def describe() -> dict[str, Any]:
+            try:
+                return self._ddb.describe_table(TableName=self.table)["Table"]
+            except (ClientError, BotoCoreError) as exc:
+                raise aws_error("DescribeTable", self.table, exc, _HINTS) from exc
+
+        return dynamodb_table_health(f"dynamodb-checkpoints:{self.table}", describe, self.table, {HASH_KEY: "HASH"},
+                                     _CREATE)
 
 
 def _code(exc: Exception) -> str | None:

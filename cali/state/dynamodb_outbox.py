@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cali.core.alerts import Alert, AlertKind
 from cali.core.clock import SystemClock
 from cali.core.ports import Clock, DeliveryReceipt, Health
-from cali.state import StateBackendError, aws_error
+from cali.state import StateBackendError, aws_error, dynamodb_table_health
 from cali.state.outbox_mapping import DEAD, DELIVERED, PENDING, alert_from_json, alert_to_json, receipt_from
 
 log = logging.getLogger(__name__)
@@ -309,24 +309,8 @@ class DynamoDBOutbox:
 
     def healthcheck(self) -> Health:
         """DescribeTable: the table exists, is ACTIVE, and has the HASH pk / RANGE seq key schema."""
-        name = f"dynamodb-outbox:{self.table}"
-        try:
-            desc = self._call("DescribeTable")["Table"]
-        except StateBackendError as exc:
-            return Health(name, False, str(exc))
-        keys = {(k["AttributeName"], k["KeyType"]) for k in desc.get("KeySchema", [])}
-        if keys != {("pk", "HASH"), ("seq", "RANGE")}:
-            return Health(
-                name,
-                False,
-                f"table {self.table!r} has key schema {sorted(keys)}; the outbox needs "
-                f"HASH pk (S), RANGE seq (N): {_CREATE.format(table=self.table)}",
-            )
-        if desc.get("TableStatus") != "ACTIVE":
-            return Health(
-                name, False, f"table {self.table!r} is {desc.get('TableStatus')}; wait until ACTIVE"
-            )
-        return Health(name, True, f"table {self.table!r} ACTIVE with HASH pk, RANGE seq")
+        return dynamodb_table_health(f"dynamodb-outbox:{self.table}", lambda: self._call("DescribeTable")["Table"],
+                                     self.table, {"pk": "HASH", "seq": "RANGE"}, _CREATE)
 
 
 _SNAKE = {

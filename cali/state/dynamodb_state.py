@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cali.core.clock import SystemClock
 from cali.core.ports import Clock, Health
-from cali.state import StateTooLarge, VersionConflict, aws_error, encode_state
+from cali.state import StateTooLarge, VersionConflict, aws_error, dynamodb_table_health, encode_state
 
 DEFAULT_TABLE = "cali-state"
 HASH_KEY = "key"
@@ -112,20 +112,16 @@ class DynamoDBState:
         return int(resp["Attributes"]["version"]["N"])
 
     def healthcheck(self) -> Health:
-        """DescribeTable: exists, ACTIVE, keyed by key (S)."""
-        name = f"dynamodb-state:{self.table}"
-        try:
-            desc = self._ddb.describe_table(TableName=self.table)["Table"]
-        except (ClientError, BotoCoreError) as exc:
-            return Health(name, False, str(aws_error("DescribeTable", self.table, exc, _HINTS)))
-        keys = {k["AttributeName"]: k["KeyType"] for k in desc.get("KeySchema", [])}
-        if keys != {HASH_KEY: "HASH"}:
-            return Health(name, False, f"table {self.table} has key schema {keys}, expected HASH {HASH_KEY} "
-                          "(S); recreate it with " + _CREATE.format(table=self.table))
-        status = desc.get("TableStatus", "?")
-        if status != "ACTIVE":
-            return Health(name, False, f"table {self.table} is {status}; wait until it is ACTIVE")
-        return Health(name, True, f"table {self.table} ACTIVE")
+        """DescribeTable: exists, ACTIVE, keyed by its HASH key (S)."""
+
+        def describe() -> dict[str, Any]:
+            try:
+                return self._ddb.describe_table(TableName=self.table)["Table"]
+            except (ClientError, BotoCoreError) as exc:
+                raise aws_error("DescribeTable", self.table, exc, _HINTS) from exc
+
+        return dynamodb_table_health(f"dynamodb-state:{self.table}", describe, self.table, {HASH_KEY: "HASH"},
+                                     _CREATE)
 
 
 __all__ = ["DEFAULT_TABLE", "MAX_BLOB_BYTES", "DynamoDBState"]

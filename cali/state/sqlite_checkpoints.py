@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cali.core.clock import SystemClock
 from cali.core.ports import Clock, Health
-from cali.state import SqliteFile, StateBackendError, pad_sequence, shard_key, unpad_sequence
+from cali.state import SqliteFile, StateBackendError, pad_sequence, shard_key, sqlite_health, unpad_sequence
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +101,8 @@ class SqliteCheckpoints:
 
     def healthcheck(self) -> Health:
         """Opens the file, ensures the table, and checks SQLite can read it."""
-        name = f"sqlite-checkpoints:{self.path}"
-        try:
-            n = self._db.fetchone("SELECT COUNT(*) FROM checkpoints")[0]
-        except (sqlite3.Error, OSError) as exc:
-            return Health(name, False, f"cannot open {self.path}: {exc}; check the directory exists and is "
-                          "writable by this user, on a local disk")
-        return Health(name, True, f"{self.path} ok, {n} shard checkpoint(s)")
+        return sqlite_health(f"sqlite-checkpoints:{self.path}", self.path, lambda: "{} shard checkpoint(s)".format(
+            self._db.fetchone("SELECT COUNT(*) FROM checkpoints")[0]))
 
     def close(self) -> None:
         self._db.close()

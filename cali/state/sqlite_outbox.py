@@ -9,7 +9,7 @@ from pathlib import Path
 from cali.core.alerts import Alert, AlertKind
 from cali.core.clock import SystemClock
 from cali.core.ports import Clock, DeliveryReceipt, Health
-from cali.state import SqliteFile, StateBackendError
+from cali.state import SqliteFile, StateBackendError, sqlite_health
 from cali.state.outbox_mapping import DEAD, DELIVERED, PENDING, alert_from_json, alert_to_json, receipt_from
 
 # seq (AUTOINCREMENT) is the delivery order: it never reuses a value, so order is enqueue order even
@@ -146,19 +146,12 @@ class SqliteOutbox:
 
     def healthcheck(self) -> Health:
         """Opens the file, ensures the table, counts pending alerts."""
-        name = f"sqlite-outbox:{self.path}"
-        try:
+
+        def probe() -> str:
             counts = self.counts()
-        except (sqlite3.Error, OSError) as exc:
-            return Health(
-                name,
-                False,
-                f"cannot open the outbox {self.path}: {type(exc).__name__}: {exc}; "
-                "check the directory exists and is writable",
-            )
-        return Health(
-            name, True, f"{counts[PENDING]} pending, {counts[DELIVERED]} delivered, {counts[DEAD]} dead"
-        )
+            return f"{counts[PENDING]} pending, {counts[DELIVERED]} delivered, {counts[DEAD]} dead"
+
+        return sqlite_health(f"sqlite-outbox:{self.path}", self.path, probe)
 
     def close(self) -> None:
         self._db.close()

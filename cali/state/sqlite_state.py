@@ -10,7 +10,7 @@ import orjson
 
 from cali.core.clock import SystemClock
 from cali.core.ports import Clock, Health
-from cali.state import SqliteFile, StateBackendError, VersionConflict, encode_state
+from cali.state import SqliteFile, StateBackendError, VersionConflict, encode_state, sqlite_health
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
@@ -73,13 +73,8 @@ class SqliteState:
 
     def healthcheck(self) -> Health:
         """Opens the file, ensures the table, and checks SQLite can read it."""
-        name = f"sqlite-state:{self.path}"
-        try:
-            n = self._db.fetchone("SELECT COUNT(*) FROM state")[0]
-        except (sqlite3.Error, OSError) as exc:
-            return Health(name, False, f"cannot open {self.path}: {exc}; check the directory exists and is "
-                          "writable by this user, on a local disk")
-        return Health(name, True, f"{self.path} ok, {n} state key(s)")
+        return sqlite_health(f"sqlite-state:{self.path}", self.path,
+                             lambda: "{} state key(s)".format(self._db.fetchone("SELECT COUNT(*) FROM state")[0]))
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,63 @@
+"""The hot path through one ShardReader actor: kinesalite -> decode/validate -> moto S3 -> checkpoint."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+AGGREGATE = 25  # log events per Kinesis record, as Fluent Bit's simple_aggregation packs them
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_actor(payloads: list[bytes]) -> dict:
+    import ray
+
+    from cali import bootstrap
+    from cali.actors.launch import pipeline_status, start_pipeline, stop_pipeline
+    from cali.config import local_settings
+    from cali.sources.kinesis import PutEntry
+    from cali.stack import StackConfig, down, up
+
+    os.environ.update(bootstrap.LOOPBACK_ENV)
+    tmp = Path(tempfile.mkdtemp(prefix="cali-hot-"))
+    stack = StackConfig(state_dir=tmp / "stack", kinesis_port=_free_port(), aws_port=_free_port(), shards=1)
+    up(stack)
+    try:
+        settings = local_settings(kinesis_endpoint=stack.kinesis_endpoint, aws_endpoint=stack.aws_endpoint,
+                                  state_dir=tmp / "state", webhook_url="http://127.0.0.1:9/services/T/B/x",
+                                  archive={"flush_interval_s": 2.0, "flush_max_records": 10_000},
+                                  ray={"namespace": "hot-path", "reader_cpus": 0.5})
+        source = bootstrap.kinesis_source(settings)
+        records = [b"".join(payloads[i:i + AGGREGATE]) for i in range(0, len(payloads), AGGREGATE)]
+        t = time.perf_counter()
+        for i in range(0, len(records), 500):
+            batch = [PutEntry(r, partition_key=str(i + j)) for j, r in enumerate(records[i:i + 500])]
+            assert all(r.ok for r in source.put_records(batch))
+        load_s = time.perf_counter() - t
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+                 runtime_env={"env_vars": bootstrap.LOOPBACK_ENV})
+        start_pipeline(settings)
+        t0 = time.perf_counter()
+        deadline = t0 + 900
+        done = 0
+        while time.perf_counter() < deadline:
+            shards = pipeline_status(settings)["shards"]
+            done = sum(s.get("valid", 0) + s.get("dead", 0) for s in shards)
+            if done >= len(payloads):
+                break
+            time.sleep(0.2)
+        dt = time.perf_counter() - t0
+        stop_pipeline(settings)
+        ray.shutdown()
+        return {"events": done, "kinesis_records": len(records), "seconds": round(dt, 1),
+                "records_per_s": round(done / dt), "preload_seconds": round(load_s, 1)}
+    finally:
+        down(stack)
