@@ -78,14 +78,29 @@ def health() -> None:
 
 
 @app.command()
-def run() -> None:
+def run(
+    start: str | None = typer.Option(None, help="Where a shard without a checkpoint starts: TRIM_HORIZON, LATEST "
+                                     "or AT_TIMESTAMP (default: CALI_KINESIS__START, else TRIM_HORIZON)."),
+    start_timestamp: str | None = typer.Option(None, help="ISO-8601 time for --start AT_TIMESTAMP."),
+) -> None:
     """Start the pipeline actors on Ray (local loopback Ray, or CALI_RAY__ADDRESS) and keep them running."""
     import time
 
+    from pydantic import ValidationError
+
     from cali.actors.launch import start_pipeline, stop_pipeline
     from cali.bootstrap import init_ray
+    from cali.config import KinesisSettings
 
     settings = _settings()
+    if start or start_timestamp:
+        try:
+            kinesis = KinesisSettings.model_validate({**settings.kinesis.model_dump(), "start": start or
+                                                      settings.kinesis.start, "start_timestamp": start_timestamp})
+        except ValidationError as exc:
+            console.print(f"[red]invalid --start/--start-timestamp[/red]: {exc}")
+            raise typer.Exit(2) from exc
+        settings = settings.model_copy(update={"kinesis": kinesis})
     init_ray(settings)
     start_pipeline(settings)
     console.print("pipeline started; Ctrl-C stops it")

@@ -10,7 +10,7 @@ import orjson
 from pydantic import ValidationError
 
 from cali.core.archive import DeadLetter
-from cali.core.records import LogRecord, normalize, validation_reason
+from cali.core.records import LogRecord, from_wire, validation_reason
 
 # Kinesis caps a record at 1 MiB; one log line past 256 KiB is a runaway (a dumped payload),
 # which the archive would carry and no one would read.
@@ -70,7 +70,7 @@ def _decode_one(raw: RawRecord, shard_id: str, out: Decoded, max_record: int, ma
             dead("not_an_object", f"expected a JSON object, got {type(obj).__name__}", line, n)
             continue
         try:
-            out.records.append(LogRecord.model_validate(normalize(obj)))
+            out.records.append(from_wire(obj))
         except ValidationError as exc:
             dead("schema", validation_reason(exc), line, n)
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # defensive: never crash

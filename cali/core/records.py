@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 MAX_MESSAGE_CHARS = 32_768
 MAX_STACK_CHARS = 65_536
@@ -155,45 +155,13 @@ class LogRecord(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _prepare(cls, data: Any) -> Any:
+    def _prepare(cls, data: Any, info: ValidationInfo) -> Any:
         # One Python pass per record (the hot path validates ~100k/s): parse the formats pydantic
         # does not know, then let pydantic-core check the native types and constraints.
-        if not isinstance(data, dict):
+        # normalize() has already done it for the dicts it returns.
+        if not isinstance(data, dict) or info.context is PREPARED:
             return data
-        d = dict(data)
-        # A value that does not parse stays as it is: the field validator below reports it
-        # against its field.
-        ts = d.get("timestamp")
-        if ts is not None and (type(ts) is not datetime or ts.tzinfo is not UTC):
-            try:
-                d["timestamp"] = parse_timestamp(ts)
-            except ValueError:
-                pass
-        lv = d.get("level")
-        if lv is not None and type(lv) is not Level:
-            fast = _LEVEL_FAST.get(lv) if type(lv) is str else None
-            if fast is not None:
-                d["level"] = fast
-            else:
-                try:
-                    d["level"] = parse_level(lv)
-                except ValueError:
-                    pass
-        for key in _BLANK_IS_NONE:
-            v = d.get(key)
-            # logback prints "[svc,,]" when there is no trace: an empty id means "no id".
-            if type(v) is str and not v.strip():
-                d[key] = None
-        msg = d.get("message")
-        # A joined multiline event arrives as one message; the first line is the message,
-        # the rest is the stack, so both shippers and Fluent Bit give the same record.
-        if d.get("stack") is None and type(msg) is str and "\n" in msg:
-            head, _, rest = msg.partition("\n")
-            d["message"] = head.rstrip("\r")
-            d["stack"] = rest.rstrip("\n") or None
-        if not d.get("event_id") and type(d.get("timestamp")) is datetime and type(d.get("level")) is Level:
-            d["event_id"] = _identity(d)
-        return d
+        return prepare_fields(dict(data))
 
     @field_validator("timestamp", mode="before")
     @classmethod
@@ -218,6 +186,48 @@ _LEVEL_FAST: dict[str, Level] = {}
 for _alias, _lv in list(_LEVEL_ALIASES.items()) + [(m.value.lower(), m) for m in Level]:
     for _form in (_alias, _alias.upper(), _alias.capitalize()):
         _LEVEL_FAST.setdefault(_form, _lv)
+
+
+# Validation context meaning "this dict came from normalize()": fields are already in native form.
+PREPARED: dict[str, bool] = {"prepared": True}
+
+
+def prepare_fields(d: dict[str, Any]) -> dict[str, Any]:
+    """Parses timestamp and level, blanks to None, splits a multiline message, fills event_id; in place.
+
+    A value that does not parse stays as it is, so the field validator reports it against its field.
+    """
+    ts = d.get("timestamp")
+    if ts is not None and (type(ts) is not datetime or ts.tzinfo is not UTC):
+        try:  # noqa: SIM105 - contextlib.suppress costs ~1 us a record on the hot path
+            d["timestamp"] = parse_timestamp(ts)
+        except ValueError:
+            pass
+    lv = d.get("level")
+    if lv is not None and type(lv) is not Level:
+        fast = _LEVEL_FAST.get(lv) if type(lv) is str else None
+        if fast is not None:
+            d["level"] = fast
+        else:
+            try:  # noqa: SIM105 - as above
+                d["level"] = parse_level(lv)
+            except ValueError:
+                pass
+    for key in _BLANK_IS_NONE:
+        v = d.get(key)
+        # logback prints "[svc,,]" when there is no trace: an empty id means "no id".
+        if type(v) is str and not v.strip():
+            d[key] = None
+    msg = d.get("message")
+    # A joined multiline event arrives as one message; the first line is the message,
+    # the rest is the stack, so both shippers and Fluent Bit give the same record.
+    if d.get("stack") is None and type(msg) is str and "\n" in msg:
+        head, _, rest = msg.partition("\n")
+        d["message"] = head.rstrip("\r")
+        d["stack"] = rest.rstrip("\n") or None
+    if not d.get("event_id") and type(d.get("timestamp")) is datetime and type(d.get("level")) is Level:
+        d["event_id"] = _identity(d)
+    return d
 
 
 def _identity(d: dict[str, Any]) -> str:
@@ -283,7 +293,12 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
         out["level"] = _level_from_http_status(raw["status"])
     if attrs:
         out["attributes"] = attrs
-    return out
+    return prepare_fields(out)
+
+
+def from_wire(raw: dict[str, Any]) -> LogRecord:
+    """A LogRecord from a shipper/Fluent Bit JSON object; raises pydantic.ValidationError."""
+    return LogRecord.model_validate(normalize(raw), context=PREPARED)
 
 
 def _scalar(value: Any) -> Any:
@@ -317,5 +332,5 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["LogRecord", "Level", "normalize", "parse_level", "parse_timestamp", "validation_reason",
+__all__ = ["LogRecord", "Level", "from_wire", "normalize", "parse_level", "parse_timestamp", "validation_reason",
            "INGEST_TIME_KEY", "timedelta", "timezone", "utc_now"]

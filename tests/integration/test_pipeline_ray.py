@@ -45,7 +45,7 @@ def pipeline(ray_local, stack, fresh_stream, slack, tmp_path):
     settings = local_settings(
         kinesis_endpoint=stack.kinesis_endpoint, aws_endpoint=stack.aws_endpoint, state_dir=tmp_path / "state",
         webhook_url=slack.url, stream=fresh_stream.stream, bucket=stack.bucket,
-        kinesis={"rescan_interval_s": 0.5}, archive={"flush_interval_s": 0.3},
+        kinesis={"rescan_interval_s": 0.5}, archive={"flush_interval_s": 0.3}, alerting={"trackers": 2},
         ray={"namespace": f"t-{uuid.uuid4().hex[:8]}", "reader_cpus": 0.05, "tracker_cpus": 0.05,
              "alerter_cpus": 0.05})
     start_pipeline(settings)
@@ -63,9 +63,9 @@ def wait_for(pred, timeout=60.0, every=0.2, what=""):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def put_records(source, ids, level="INFO"):
+def put_records(source, ids, level="INFO", message=lambda i: f"order {i} processed"):
     entries = [PutEntry(orjson.dumps({"time": "2026-11-26T12:00:00Z", "level": level, "service": "orders-api",
-                                      "message": f"order {i} processed", "event_id": i}) + b"\n", partition_key=i)
+                                      "message": message(i), "event_id": i}) + b"\n", partition_key=i)
                for i in ids]
     for k in range(0, len(entries), 500):
         results = source.put_records(entries[k:k + 500])
@@ -169,3 +169,29 @@ def test_split_shard_children_read_only_after_parent_ends(pipeline, aws_clients)
     want = set(first) | set(second)
     wait_for(lambda: want <= set(archived_ids(aws_clients, settings.archive.bucket)) - before, timeout=60,
              every=1.0, what="all records archived across the split")
+
+
+WORDS = ["inventory", "payment", "checkout", "shipping", "invoice", "refund", "catalog", "pricing", "loyalty", "search"]
+
+
+def test_two_trackers_alert_each_incident_once(pipeline, slack):
+    settings, source = pipeline
+    wait_for(lambda: len([s for s in supervisor_status(settings) if s["state"] == "reading"]) == 2,
+             what="two readers")
+    # 10 distinct failures, each repeated 5 times with other ids, spread over both shards
+    ids = [f"err-{uuid.uuid4().hex[:8]}-{w}-{k}" for w in WORDS for k in range(5)]
+    put_records(source, ids, level="ERROR",
+                message=lambda i: f"{i.split('-')[2]} service call failed for request {i.split('-')[1]}")
+    got = wait_for(lambda: slack.messages() if len(slack.messages()) >= len(WORDS) else None, timeout=60,
+                   what="one alert per incident")
+    time.sleep(2)  # anything extra would have arrived by now
+    texts = [m["text"] for m in slack.messages()]
+    assert len(texts) == len(WORDS), texts
+    assert {w for w in WORDS if any(w in t for t in texts)} == set(WORDS)
+    from cali.actors.launch import pipeline_status
+
+    trackers = pipeline_status(settings)["trackers"]
+    assert len(trackers) == 2 and sum(t["alerts_sent"] for t in trackers) == len(WORDS)
+    assert all(t["alerts_sent"] > 0 for t in trackers)  # routing by fingerprint used both
+    assert sum(t["alerts_suppressed"] for t in trackers) == len(ids) - len(WORDS)
+    assert got

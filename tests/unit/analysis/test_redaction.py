@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -174,12 +173,3 @@ def test_redact_record_copies_with_fields_redacted() -> None:
     assert out.event_id == rec.event_id
     assert rec.message.startswith("login failed for jane@")  # the original is untouched
     assert counts["url_password"] == 2
-
-
-def test_fast_on_a_long_message() -> None:
-    text = ("2026-11-21T08:02:11.457Z ERROR orders-api HikariPool-1 - Connection is not available, "
-            "request timed out after 30000ms. user=bob id=123e4567 ") * 300  # ~40 KB
-    start = time.perf_counter()
-    for _ in range(5):
-        redact(text, ips=True)
-    assert (time.perf_counter() - start) / 5 < 0.05
