@@ -56,6 +56,8 @@ class ReaderStatus:
     last_checkpoint: str | None = None
     last_checkpoint_at: str | None = None
     throttled: int = 0
+    errors: int = 0
+    last_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +98,7 @@ class ShardConsumer:
         self._flush_at: str | None = None  # replay a crashed flush with the same boundaries
         self._backoff = 0.0
         self._rate_mark = (0.0, 0)
+        self._flush_unfinished = False
 
     @property
     def _intent_key(self) -> str:
@@ -121,6 +124,9 @@ class ShardConsumer:
         """One poll; returns how long to wait before the next (Kinesis: 5 GetRecords/s per shard)."""
         from cali.sources.kinesis import IteratorExpired, Throttled  # exception types only
 
+        if self._flush_unfinished:
+            # A failed flush is retried before reading on, so its key range (and intent) stays the same.
+            self.flush()
         if self._iterator is None:
             return self._finish()
         try:
@@ -200,6 +206,7 @@ class ShardConsumer:
         if b.empty:
             return
         assert b.first_seq and b.last_seq and b.first_arrival
+        self._flush_unfinished = True
         self.state.save(self._intent_key, {"first": b.first_seq, "last": b.last_seq})
         if b.rows:
             self.archive.put_batch(raw_key(self.shard_id, b.first_seq, b.last_seq, b.first_arrival),
@@ -213,6 +220,7 @@ class ShardConsumer:
         self.status.last_checkpoint_at = self.clock.now().isoformat()
         self._flush_at = None
         self._buf = _Buffer()
+        self._flush_unfinished = False
 
     def _finish(self) -> float:
         self.flush()
@@ -229,14 +237,41 @@ class ShardConsumer:
             self._rate_mark = (t, self.status.records)
 
     def run(self, stop: threading.Event) -> str:
-        """Polls until SHARD_END or stop; a stop flushes what is buffered first."""
-        self.open()
+        """Polls until SHARD_END or stop; a stop flushes what is buffered first.
+
+        A failing dependency (Kinesis, S3, the checkpoint store) is retried with backoff, keeping the
+        buffer: nothing read is dropped, nothing unwritten is checkpointed.
+        """
+        self._retrying(self.open, stop)
         while not stop.is_set():
-            wait = self.step()
+            wait = self._retrying(self.step, stop)
+            if wait is None:
+                continue
             if wait < 0:
                 return "shard_end"
             if wait:
                 stop.wait(wait)
-        self.flush()
+        self._retrying(self.flush, stop, attempts=3)
         self.status.state = "stopped"
         return "stopped"
+
+    def _retrying(self, fn: Callable[[], Any], stop: threading.Event, attempts: int | None = None) -> Any:
+        delay = 0.5
+        n = 0
+        while True:
+            try:
+                result = fn()
+                if self.status.state == "error":
+                    self.status.state = "reading"
+                return result
+            except Exception as exc:  # every dependency error: log, back off, try again
+                n += 1
+                self.status.errors += 1
+                self.status.state = "error"
+                self.status.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                log.warning("shard %s: %s; retrying in %.1fs", self.shard_id, self.status.last_error, delay)
+                if (attempts is not None and n >= attempts) or stop.wait(delay * (0.5 + random.random() / 2)):
+                    if attempts is not None and n >= attempts:
+                        raise
+                    return None
+                delay = min(delay * 2, 30.0)

@@ -98,3 +98,36 @@ def test_run_stops_and_flushes():
     stop = threading.Event()
     stop.set()
     assert c.run(stop) == "stopped"
+
+
+class FlakyArchive(MemoryArchive):
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def put_batch(self, key, body):
+        if self.failures:
+            self.failures -= 1
+            raise OSError("S3 503 SlowDown")
+        super().put_batch(key, body)
+
+
+def test_run_survives_a_failing_archive_and_loses_nothing(monkeypatch):
+    import cali.service.shard_consumer as sc
+
+    monkeypatch.setattr(sc.random, "random", lambda: 0.0)
+    arch, cps = FlakyArchive(failures=2), MemoryCheckpoints()
+    c = consumer(FakeShard([line(i) for i in range(7)], page=2, closed=True), arch, cps, poll_interval_s=0.3)
+    waits = []
+
+    class Stop(threading.Event):
+        def wait(self, timeout=None):
+            waits.append(timeout)
+            return False
+
+    assert c.run(Stop()) == "shard_end"
+    rows = [r for v in arch.objects.values() for r in decode_jsonl_gz(v)]
+    assert len(rows) == 7 and len({r["event_id"] for r in rows}) == 7
+    assert cps.get_checkpoint("s", "shardId-000000000000") == "106"
+    assert c.status.errors == 2 and c.status.last_error.startswith("OSError")
+    assert [w for w in waits if w in (0.25, 0.5)] == [0.25, 0.5]  # backoff doubled between the two failures
