@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -13,6 +14,7 @@ from cali.core.records import Level
 class AlertKind(StrEnum):
     FIRST = "first"  # first occurrence of an incident in its window: sent at once
     SUMMARY = "summary"  # a closed window that suppressed repeats: "x57 more in 5 min"
+    ANALYSIS = "analysis"  # the AI analysis of a FIRST alert, posted after it (thread reply or follow-up)
 
 
 class Severity(StrEnum):
@@ -52,3 +54,16 @@ class Alert(BaseModel):
     host: str | None = None
     env: str | None = None
     event_id: str | None = None
+    stack: str | None = None  # the whole (capped) stack, for the analysis; Slack shows stack_head
+    analysis: dict[str, Any] | None = None  # ANALYSIS only: cali.analysis.model.Analysis as JSON
+    parent_alert_id: str | None = None  # ANALYSIS only: the alert it analyses
+
+
+MAX_ALERT_STACK_CHARS = 16_384
+
+
+def analysis_alert(parent: Alert, analysis: dict[str, Any], now: datetime) -> Alert:
+    """The follow-up message carrying an analysis of `parent`; its id is derived, so it is sent once."""
+    return parent.model_copy(update={
+        "alert_id": f"{parent.alert_id}#analysis", "kind": AlertKind.ANALYSIS, "analysis": analysis,
+        "parent_alert_id": parent.alert_id, "created_at": now, "stack": None})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from cali.core.alerts import Alert, AlertKind, severity_for
+from cali.core.alerts import MAX_ALERT_STACK_CHARS, Alert, AlertKind, severity_for
 from cali.core.fingerprint import MAX_HEAD_CHARS, exception_signature, masked_head
 from cali.core.ports import Clock
 from cali.core.records import Level, LogRecord
@@ -97,7 +97,8 @@ class IncidentBook:
             key = f"{r.service}|{r.level.value}|{group_id}"
             info = {"service": r.service, "level": r.level.value, "message": r.message,
                     "template": template, "stack_head": stack_head(r.stack), "trace_id": r.trace_id,
-                    "host": r.host, "env": r.env, "fingerprint": c.fingerprint}
+                    "host": r.host, "env": r.env, "fingerprint": c.fingerprint,
+                    "stack": r.stack[:MAX_ALERT_STACK_CHARS] if r.stack else None}
             fire, window = self.throttler.observe(key, r.event_id, r.timestamp, now, info)
             if fire:
                 alerts.append(self._alert(window, AlertKind.FIRST, now))
@@ -124,7 +125,8 @@ class IncidentBook:
             stack_head=i["stack_head"], count=w.count, suppressed=w.suppressed,
             window_seconds=int(self.throttler.window.total_seconds()), first_seen=w.first_seen,
             last_seen=w.last_seen, created_at=now, trace_id=i["trace_id"], host=i["host"],
-            env=i["env"], event_id=w.first_event_id if kind is AlertKind.FIRST else w.last_event_id)
+            env=i["env"], event_id=w.first_event_id if kind is AlertKind.FIRST else w.last_event_id,
+            stack=i.get("stack") if kind is AlertKind.FIRST else None)
 
     def to_state(self) -> dict[str, Any]:
         return {"throttle": self.throttler.to_state(), "grouper": self.grouper.to_state(),

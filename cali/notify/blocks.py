@@ -195,6 +195,10 @@ def fallback_text(alert: Alert) -> str:
 
 def render_alert(alert: Alert, dashboard_url_template: str | None = None) -> SlackMessage:
     """The whole message for one alert: header, what happened, where, when, and a link to look closer."""
+    if alert.kind is AlertKind.ANALYSIS:
+        from cali.notify.analysis_blocks import render_analysis
+
+        return render_analysis(alert)
     blocks: list[dict[str, Any]] = [_header(alert)]
     if alert.kind is AlertKind.SUMMARY:
         blocks.append(_section(_summary_line(alert)))

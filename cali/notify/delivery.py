@@ -10,6 +10,7 @@ connection dropped). Nothing is lost: an alert leaves `pending` only through mar
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -62,6 +63,7 @@ class DeliveryLoop:
         batch_size: int = 50,
         pause_after_failure: float = 5.0,
         max_pause: float = 300.0,
+        on_delivered: Callable[[Alert], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self.notifier = notifier
@@ -69,6 +71,7 @@ class DeliveryLoop:
         self.batch_size = batch_size
         self.pause_after_failure = pause_after_failure  # seconds before the next drain tries again
         self.max_pause = max_pause
+        self.on_delivered = on_delivered  # e.g. start the analysis of a FIRST alert once it is out
         self.stats = DeliveryStats()
         self._not_before = float("-inf")
 
@@ -124,11 +127,16 @@ class DeliveryLoop:
         self.outbox.mark_delivered(alert.alert_id, receipt)
         self.stats.delivered += 1
         self.stats.last_success_at = self.clock.now()
+        if self.on_delivered is not None:
+            try:
+                self.on_delivered(alert)
+            except Exception as exc:  # a follow-up (the analysis) must never hold back delivery
+                log.warning("after-delivery hook failed for %s: %s", alert.alert_id, exc)
         return 1
 
     def _thread_ts(self, alert: Alert) -> str | None:
-        if alert.kind is not AlertKind.SUMMARY:
+        if alert.kind is AlertKind.FIRST:
             return None
-        parent = self.outbox.thread_parent_id(alert.incident_key)
+        parent = alert.parent_alert_id or self.outbox.thread_parent_id(alert.incident_key)
         receipt = self.outbox.receipt(parent) if parent else None
         return receipt.ts if receipt else None
