@@ -11,6 +11,7 @@ from cali.core.alerts import MAX_ALERT_STACK_CHARS, Alert, AlertKind, severity_f
 from cali.core.fingerprint import MAX_HEAD_CHARS, exception_signature, masked_head
 from cali.core.ports import Clock
 from cali.core.records import Level, LogRecord
+from cali.core.redaction import redact
 from cali.core.throttle import Throttler, Window
 
 STACK_HEAD_LINES = 6
@@ -95,15 +96,16 @@ class IncidentBook:
             r = c.record
             group_id, template = self.grouper.group(c)
             key = f"{r.service}|{r.level.value}|{group_id}"
-            info = {"service": r.service, "level": r.level.value, "message": r.message,
-                    "template": template, "stack_head": stack_head(r.stack), "trace_id": r.trace_id,
-                    "host": r.host, "env": r.env, "fingerprint": c.fingerprint,
-                    "stack": r.stack[:MAX_ALERT_STACK_CHARS] if r.stack else None}
-            fire, window = self.throttler.observe(key, r.event_id, r.timestamp, now, info)
-            if fire:
-                alerts.append(self._alert(window, AlertKind.FIRST, now))
-            else:
+            fire, window = self.throttler.observe(key, r.event_id, r.timestamp, now)
+            if not fire:
                 self.suppressed += 1
+                continue
+            # Redacted here, once per alert: the outbox, Slack and the analysis never see secrets.
+            stack = redact(r.stack[:MAX_ALERT_STACK_CHARS]) if r.stack else None
+            window.info = {"service": r.service, "level": r.level.value, "message": redact(r.message),
+                           "template": redact(template), "stack_head": stack_head(stack), "trace_id": r.trace_id,
+                           "host": r.host, "env": r.env, "fingerprint": c.fingerprint, "stack": stack}
+            alerts.append(self._alert(window, AlertKind.FIRST, now))
         alerts.extend(self.tick(now))
         self.sent += len(alerts)
         return alerts

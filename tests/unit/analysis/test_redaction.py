@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cali.analysis.redaction import NAMES, luhn_ok, redact, redact_record
+from cali.core.redaction import NAMES, luhn_ok, redact, redact_record
 from cali.core.records import LogRecord
 
 # Token-shaped test values are assembled from parts, so secret scanners do not flag this file.
