@@ -14,6 +14,7 @@ import argparse
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -134,7 +135,8 @@ def main() -> None:
     r = bench_pure(payloads)
     print(f"pure hot path, 1 core: {r['records_per_s']:,} records/s ({r})")
     if a.actor_records:
-        from benchmarks.hot_path_actor import bench_actor
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from hot_path_actor import bench_actor
 
         r2 = bench_actor(payloads[:a.actor_records])
         print(f"one ShardReader actor (kinesalite + moto S3): {r2['records_per_s']:,} records/s ({r2})")

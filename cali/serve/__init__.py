@@ -1,0 +1,1 @@
+"""Ray Serve: the analysis app (embedding, knowledge base, analyzer pool, HTTP ingress)."""

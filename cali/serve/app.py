@@ -1,0 +1,181 @@
+"""The analysis app on Ray Serve: batched embeddings, one knowledge-base owner, an analyzer pool, HTTP.
+
+    Api (FastAPI ingress) -> Analyzer (autoscaled pool; async LLM calls, bounded) -> KnowledgeBase
+    (owns the Milvus collection; one replica for a Milvus Lite file) -> Embedder (@serve.batch)
+
+The Alerter calls Analyzer.analyze through a DeploymentHandle; people and tools use POST /analyze.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field, ValidationError
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from cali.analysis.model import Analysis, Hit
+from cali.serve.spec import AnalyzerSpec, EmbedderSpec, KnowledgeSpec, ServeSpec, build_embedder
+
+log = logging.getLogger(__name__)
+APP_NAME = "cali-analysis"
+api = FastAPI(title="CALI analysis", description="Similar past incidents and a grounded probable cause for a log "
+              "record. Log text is redacted before it is embedded or sent to an LLM.", version="1")
+
+
+@serve.deployment(name="Embedder", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=128)
+class EmbedderDeployment:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.embedder = build_embedder(EmbedderSpec.model_validate(spec))
+
+    # Concurrent requests from every caller are embedded together: one model call per batch.
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self.embedder.embed, texts)
+
+    def info(self) -> dict[str, Any]:
+        return {"id": self.embedder.id, "dim": self.embedder.dim}
+
+
+class _RemoteEmbedder:
+    """The Embedder port for a store whose vectors come from the Embedder deployment (id and dim only)."""
+
+    def __init__(self, id: str, dim: int) -> None:  # noqa: A002 - the port's attribute name
+        self.id, self.dim = id, dim
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        raise RuntimeError("vectors come from the Embedder deployment; pass vector= to the store")
+
+
+@serve.deployment(name="KnowledgeBase", num_replicas=1, ray_actor_options={"num_cpus": 0.25},
+                  max_ongoing_requests=64)
+class KnowledgeBaseDeployment:
+    """The one owner of the Milvus collection (a Milvus Lite file admits a single process)."""
+
+    def __init__(self, embedder: DeploymentHandle, spec: dict[str, Any], embedder_spec: dict[str, Any]) -> None:
+        from cali.analysis.kb import load_incidents, load_taxonomy, taxonomy_incidents
+        from cali.vector.milvus import MilvusStore
+
+        self.spec = KnowledgeSpec.model_validate(spec)
+        self.embedder = embedder
+        local = build_embedder(EmbedderSpec.model_validate(embedder_spec))  # id/dim; loads nothing yet
+        self.store = MilvusStore(local, uri=self.spec.uri, collection=self.spec.collection,
+                                 token=self.spec.token).open()
+        self.taxonomy = load_taxonomy(self.spec.taxonomy)
+        if self.spec.load_if_empty and self.store.count() == 0:
+            incidents = load_incidents(self.spec.incidents_dir, set(self.taxonomy))
+            self.store.upsert(incidents + taxonomy_incidents(self.taxonomy))
+            log.info("knowledge base loaded: %d incidents", self.store.count())
+        self.store.embedder = _RemoteEmbedder(local.id, local.dim)
+
+    async def search(self, text: str, k: int = 10) -> list[dict[str, Any]]:
+        vector = await self.embedder.embed.remote(text)
+        hits = await asyncio.to_thread(self.store.search, text, k, vector)
+        return [h.model_dump() for h in hits]
+
+    def taxonomy_ids(self) -> list[str]:
+        return list(self.taxonomy)
+
+    def count(self) -> int:
+        return self.store.count()
+
+
+@serve.deployment(name="Analyzer", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=16,
+                  autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4})
+class AnalyzerDeployment:
+    def __init__(self, kb: DeploymentHandle, spec: dict[str, Any], taxonomy: list[str]) -> None:
+        from cali.analysis.analyst import Analyst
+        from cali.analysis.retrieval import Calibration
+
+        self.spec = AnalyzerSpec.model_validate(spec)
+        self.kb = kb
+        self.taxonomy = taxonomy
+        self.calibration = Calibration.load()
+        llm = None
+        if self.spec.llm is not None:
+            from cali.llm.openai_chat import OpenAIChat
+
+            llm = OpenAIChat.from_settings(self.spec.llm)
+        self.analyst = Analyst(llm, taxonomy, timeout_s=self.spec.timeout_s, max_in_flight=self.spec.max_in_flight,
+                               redact_ips=self.spec.redact_ips)
+
+    async def analyze(self, record: dict[str, Any], use_llm: bool = True) -> dict[str, Any]:
+        """A LogRecord JSON in, the Analysis JSON out; the LLM step degrades, never fails the call."""
+        from cali.analysis.retrieval import record_query, retrieval_only_analysis
+        from cali.core.records import from_wire
+        from cali.core.redaction import redact_record
+
+        rec = redact_record(from_wire(record), ips=self.spec.redact_ips)
+        hits = [Hit.model_validate(h) for h in await self.kb.search.remote(record_query(rec), self.calibration.k)]
+        retrieval = retrieval_only_analysis(rec, hits, self.calibration, self.taxonomy)
+        if not use_llm or self.analyst.llm is None:
+            reason = None if self.analyst.llm is None else "llm-budget-exhausted"
+            return retrieval.model_copy(update={"degraded_reason": reason}).model_dump(mode="json")
+        result: Analysis = await self.analyst.analyze(rec, hits, retrieval)
+        return result.model_dump(mode="json")
+
+
+class SearchRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+    k: int = Field(5, ge=1, le=50)
+
+
+@serve.deployment(name="Api", ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=64)
+@serve.ingress(api)
+class ApiDeployment:
+    def __init__(self, analyzer: DeploymentHandle, kb: DeploymentHandle) -> None:
+        self.analyzer, self.kb = analyzer, kb
+
+    @api.post("/analyze", response_model=Analysis)
+    async def analyze(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A LogRecord JSON (any alias the shippers use) in, the analysis out."""
+        from cali.core.records import from_wire, validation_reason
+
+        try:
+            from_wire(record)
+        except ValidationError as exc:
+            raise HTTPException(status_code=422, detail=validation_reason(exc)) from exc
+        return await self.analyzer.analyze.remote(record)
+
+    @api.post("/kb/search", response_model=list[Hit])
+    async def kb_search(self, req: SearchRequest) -> list[dict[str, Any]]:
+        """Hybrid (dense + BM25) search of the knowledge base; hits with their scores, best first."""
+        from cali.core.redaction import redact
+
+        return await self.kb.search.remote(redact(req.text), req.k)
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict[str, Any]:
+        return {"ok": True, "knowledge_entries": await self.kb.count.remote()}
+
+
+def build_app(args: dict[str, Any]) -> Any:
+    """The application builder named in the Serve config (`import_path: cali.serve.app:build_app`)."""
+    from cali.analysis.kb import load_taxonomy
+
+    spec = ServeSpec.model_validate(args or {})
+    taxonomy = list(load_taxonomy(spec.knowledge.taxonomy))
+    embedder = EmbedderDeployment.bind(spec.embedder.model_dump(mode="json"))
+    kb = KnowledgeBaseDeployment.bind(embedder, _dump(spec.knowledge), _dump(spec.embedder))
+    analyzer = AnalyzerDeployment.bind(kb, _dump(spec.analyzer), taxonomy)
+    return ApiDeployment.bind(analyzer, kb)
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    # Secrets travel to the replicas as values (Ray serialises the args); they are never logged.
+    return _reveal(model.model_dump())
+
+
+def _reveal(value: Any) -> Any:
+    from pydantic import SecretStr
+
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal(v) for v in value]
+    return value
