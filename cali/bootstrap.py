@@ -179,6 +179,20 @@ def healthchecks(settings: Settings) -> list[Health]:
     return out
 
 
+def analysis_followup(settings: Settings, outbox: Any, clock: Any, on_queued: Callable[[], None]) -> Any:
+    """The analysis after each FIRST alert, through the Serve app's DeploymentHandle; None when disabled."""
+    a = settings.analysis
+    if not a.enabled:
+        return None
+    from cali.analysis.budget import DailyBudget
+    from cali.serve.client import ServeAnalysisClient
+    from cali.service.followup import AnalysisFollowup
+
+    return AnalysisFollowup(ServeAnalysisClient(a.app_name, a.deployment), outbox, clock, on_queued=on_queued,
+                            budget=DailyBudget(clock, max_calls=a.daily_llm_budget),
+                            timeout_s=a.timeout_s, cache_ttl_s=a.cache_ttl_s)
+
+
 def grouper(settings: Settings) -> Any:
     from cali.core.incidents import MinerGrouper
     from cali.grouping.miner import TemplateMiner

@@ -16,11 +16,14 @@ console = Console()
 
 
 def _register() -> None:
+    from cali.analysis.commands import eval_app, kb_app
     from cali.gen.command import generate
     from cali.stack.command import stack_app
 
     app.command("generate", help="Write realistic service logs with scripted incidents.")(generate)
     app.add_typer(stack_app, name="stack")
+    app.add_typer(kb_app, name="kb")
+    app.add_typer(eval_app, name="eval")
     try:
         from cali.ship.command import ship
     except ImportError:
@@ -137,6 +140,52 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
 
     console.print(shard_table(st["shards"]))
     console.print({"trackers": st["trackers"], "alerter": st["alerter"]})
+
+
+@app.command()
+def analyze(
+    db: Path | None = typer.Option(None, help="Milvus Lite file or server URI (default CALI_ANALYSIS__KB_URI); "
+                                   "without one, a temporary knowledge base is built from knowledge/."),
+    service: str = typer.Option("cli", help="Service name for plain-text input."),
+) -> None:
+    """Analyse one LogRecord JSON (or plain text) from stdin; print the analysis JSON."""
+    from cali.analysis.local import analyze_text
+
+    text = sys.stdin.read()
+    if not text.strip():
+        console.print("[red]nothing on stdin[/red]: pipe a LogRecord JSON or an error text")
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        result = analyze_text(text, settings, db=db, service=service)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    print(json.dumps(result, indent=2))
+
+
+@app.command()
+def serve(
+    config: Path = typer.Option(Path(__file__).with_name("serve") / "config.yaml", help="Ray Serve config file."),
+    port: int | None = typer.Option(None, help="HTTP port (default: the config's, 8000)."),
+) -> None:
+    """Start the analysis app (Ray Serve) on the local Ray, HTTP on 127.0.0.1; Ctrl-C stops it."""
+    import time
+
+    from cali.bootstrap import init_ray
+    from cali.serve.command import deploy, load_config
+
+    settings = _settings()
+    init_ray(settings)
+    url = deploy(load_config(config), port=port)
+    console.print(f"analysis app on {url} (POST /analyze, POST /kb/search, GET /healthz, docs at {url}/docs)")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        from ray import serve as ray_serve
+
+        ray_serve.shutdown()
 
 
 @app.command()

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from cali.core.records import Level
+from cali.llm.settings import OpenAIChatSettings
 
 
 class _Section(BaseModel):
@@ -87,6 +88,19 @@ class AlertingSettings(_Section):
     env: str | None = None
 
 
+class AnalysisSettings(_Section):
+    # After each FIRST alert, the Alerter asks the Serve app (`cali serve`) for an analysis and posts it
+    # after the alert. Off: alerts only.
+    enabled: bool = False
+    app_name: str = "cali-analysis"
+    deployment: str = "Analyzer"
+    timeout_s: float = Field(20.0, gt=0)
+    cache_ttl_s: float = Field(3600.0, ge=0)  # a repeat of a fingerprint reuses its analysis
+    daily_llm_budget: int = Field(500, ge=0)  # LLM calls per UTC day; past it, retrieval-only
+    kb_uri: str = "./data/kb.db"  # for `cali analyze` and `cali kb`; Serve reads its own config
+    llm: OpenAIChatSettings | None = None  # None: retrieval-only (no LLM configured)
+
+
 class RaySettings(_Section):
     address: str | None = None  # None: start or join a local Ray bound to 127.0.0.1
     namespace: str = "cali"
@@ -107,6 +121,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     alerting: AlertingSettings = AlertingSettings()
     ray: RaySettings = RaySettings()
+    analysis: AnalysisSettings = AnalysisSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

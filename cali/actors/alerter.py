@@ -19,9 +19,12 @@ IDLE_S = 0.5
 @ray.remote(max_concurrency=4)
 class Alerter:
     def __init__(self, settings: Settings) -> None:
-        self.loop = DeliveryLoop(bootstrap.outbox(settings), bootstrap.notifier(settings), bootstrap.clock())
         self._wake = threading.Event()
         self._stop = threading.Event()
+        outbox, clock = bootstrap.outbox(settings), bootstrap.clock()
+        self.followup = bootstrap.analysis_followup(settings, outbox, clock, on_queued=self.nudge)
+        self.loop = DeliveryLoop(outbox, bootstrap.notifier(settings), clock,
+                                 on_delivered=self.followup.on_delivered if self.followup else None)
 
     def nudge(self) -> None:
         self._wake.set()
@@ -42,8 +45,11 @@ class Alerter:
 
     def stats(self) -> dict[str, Any]:
         s = self.loop.stats
-        return {"delivered": s.delivered, "dead": s.dead, "retryable_failures": s.retryable_failures,
-                "last_error": s.last_error}
+        out = {"delivered": s.delivered, "dead": s.dead, "retryable_failures": s.retryable_failures,
+               "last_error": s.last_error}
+        if self.followup is not None:
+            out["analysis"] = dict(vars(self.followup.stats))
+        return out
 
     def stop(self) -> None:
         self._stop.set()

@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from cali.analysis.budget import DailyBudget, VerdictCache
 from cali.analysis.model import Analysis, Hit
 from cali.analysis.prompt import build_prompt, guard_verdict, new_nonce
-from cali.core.redaction import redact, redact_record
 from cali.core.records import LogRecord
+from cali.core.redaction import redact, redact_record
 from cali.llm.verdict import ChatLLM, LLMError, LLMVerdict
 
 log = logging.getLogger(__name__)

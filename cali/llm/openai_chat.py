@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import openai
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import SecretStr
 
 from cali.core.ports import Health
+from cali.llm.settings import OpenAIChatSettings
 from cali.llm.verdict import (
     LLMError,
     LLMOutputError,
@@ -34,22 +35,6 @@ _MODE_BY_URL: dict[str, Mode] = {}
 # "json_object", but got: json_schema'; later builds raise std::invalid_argument, which is a 400.
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "structured output", "guided_json")
 _FORMAT_STATUSES = frozenset({400, 404, 415, 422, 500, 501})
-
-
-class OpenAIChatSettings(BaseModel):
-    """Settings for the adapter; nest as `llm` in Settings (CALI_LLM__BASE_URL, ...)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_url: str = Field("https://api.openai.com/v1",
-                          description="OpenAI, or a local server: http://127.0.0.1:11434/v1 (Ollama), "
-                                      "http://127.0.0.1:8000/v1 (vLLM), http://127.0.0.1:8080/v1 (llama.cpp)")
-    api_key: SecretStr | None = None  # local servers take any key
-    model: str = "gpt-4o-mini"
-    timeout_s: float = Field(20.0, gt=0, le=300)
-    max_retries: int = Field(1, ge=0, le=5)
-    temperature: float = Field(0.0, ge=0, le=2)
-    max_tokens: int = Field(800, ge=64, le=8192)
 
 
 class OpenAIChat:

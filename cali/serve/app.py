@@ -6,8 +6,8 @@
 The Alerter calls Analyzer.analyze through a DeploymentHandle; people and tools use POST /analyze.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI resolves the ingress methods' annotations
+# inside the Serve replica, where string annotations would not resolve.
 import asyncio
 import logging
 from typing import Any
@@ -152,16 +152,25 @@ class ApiDeployment:
         return {"ok": True, "knowledge_entries": await self.kb.count.remote()}
 
 
-def build_app(args: dict[str, Any]) -> Any:
-    """The application builder named in the Serve config (`import_path: cali.serve.app:build_app`)."""
+def build_app(args: dict[str, Any], overrides: dict[str, dict[str, Any]] | None = None) -> Any:
+    """The application builder named in the Serve config (`import_path: cali.serve.app:build_app`).
+
+    `serve run/deploy` apply the config's per-deployment options themselves; `cali serve` passes them
+    as `overrides` (name -> options), so both read one file.
+    """
     from cali.analysis.kb import load_taxonomy
 
     spec = ServeSpec.model_validate(args or {})
+    opts = overrides or {}
+
+    def dep(d: Any) -> Any:
+        return d.options(**opts[d.name]) if d.name in opts else d
+
     taxonomy = list(load_taxonomy(spec.knowledge.taxonomy))
-    embedder = EmbedderDeployment.bind(spec.embedder.model_dump(mode="json"))
-    kb = KnowledgeBaseDeployment.bind(embedder, _dump(spec.knowledge), _dump(spec.embedder))
-    analyzer = AnalyzerDeployment.bind(kb, _dump(spec.analyzer), taxonomy)
-    return ApiDeployment.bind(analyzer, kb)
+    embedder = dep(EmbedderDeployment).bind(_dump(spec.embedder))
+    kb = dep(KnowledgeBaseDeployment).bind(embedder, _dump(spec.knowledge), _dump(spec.embedder))
+    analyzer = dep(AnalyzerDeployment).bind(kb, _dump(spec.analyzer), taxonomy)
+    return dep(ApiDeployment).bind(analyzer, kb)
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:

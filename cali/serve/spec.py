@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from cali.embed.openai_embed import OpenAIEmbedConfig
-from cali.llm.openai_chat import OpenAIChatSettings
+from cali.llm.settings import OpenAIChatSettings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -200,11 +200,16 @@ class MilvusStore:
         return int(res[0]["count(*)"]) if res else 0
 
     # -- reads -------------------------------------------------------------------------------------------
-    def search(self, text: str, k: int = 10) -> list[Hit]:
-        """Dense (COSINE) and BM25 searches (MilvusClient.search on both fields), fused; best first, one per id."""
+    def search(self, text: str, k: int = 10, vector: Sequence[float] | None = None) -> list[Hit]:
+        """Dense (COSINE) and BM25 searches (MilvusClient.search on both fields), fused; best first, one per id.
+
+        `vector` is the query's embedding when the caller already has it (Serve batches embeddings).
+        """
         n = max(k, self.candidates)
         fields = ["id", "category", "title", "source", "root_cause", "remediation"]
-        qvec = self.embedder.embed([text])[0]
+        qvec = list(vector) if vector is not None else self.embedder.embed([text])[0]
+        if len(qvec) != self.embedder.dim:
+            raise EmbedderMismatchError(f"query vector has dim {len(qvec)}, the collection {self.dim_note()}")
         dense = self.client.search(self.collection, data=[qvec], anns_field="vector", limit=n,
                                    output_fields=fields, search_params={"metric_type": "COSINE"})[0]
         lexical = []
@@ -212,6 +217,9 @@ class MilvusStore:
             lexical = self.client.search(self.collection, data=[text[:_MAX_TEXT]], anns_field="sparse", limit=n,
                                          output_fields=fields, search_params={"metric_type": "BM25"})[0]
         return fuse(dense, lexical, self.lexical_weight)[:k]
+
+    def dim_note(self) -> str:
+        return f"{self.collection} holds {self.embedder.id} vectors of dim {self.embedder.dim}"
 
     def healthcheck(self) -> Health:
         name = f"vector:milvus:{self.collection}"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cali.core.redaction import NAMES, luhn_ok, redact, redact_record
 from cali.core.records import LogRecord
+from cali.core.redaction import NAMES, luhn_ok, redact, redact_record
 
 # Token-shaped test values are assembled from parts, so secret scanners do not flag this file.
 OPENAI = "sk-" + "proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4"

@@ -1,0 +1,43 @@
+"""`cali serve`: the analysis app from cali/serve/config.yaml on the local (loopback) Ray or a cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
+
+
+def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
+    """The Serve config's first application: name, route, args, per-deployment options, HTTP options."""
+    doc = yaml.safe_load(path.read_text())
+    app = doc["applications"][0]
+    overrides = {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in app.get("deployments", [])}
+    return {"name": app["name"], "route_prefix": app.get("route_prefix", "/"), "args": app.get("args") or {},
+            "overrides": overrides, "http": doc.get("http_options") or {}}
+
+
+def deploy(config: dict[str, Any], *, port: int | None = None, args_update: dict[str, Any] | None = None) -> str:
+    """serve.start on 127.0.0.1 (unless the config says otherwise) and serve.run; returns the base URL."""
+    from ray import serve
+
+    from cali.serve.app import build_app
+
+    http = dict(config["http"])
+    http.setdefault("host", "127.0.0.1")
+    if port is not None:
+        http["port"] = port
+    serve.start(http_options={"host": http["host"], "port": http.get("port", 8000)})
+    args = _merge(config["args"], args_update or {})
+    serve.run(build_app(args, config["overrides"]), name=config["name"], route_prefix=config["route_prefix"],
+              blocking=False)
+    return f"http://{http['host']}:{http.get('port', 8000)}"
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out.get(k) or {}, v) if isinstance(v, dict) and isinstance(out.get(k), dict | None) else v
+    return out

@@ -1,0 +1,141 @@
+"""The analysis app on Ray Serve (local loopback Ray): HTTP and DeploymentHandle, LLM faults, and the
+alert -> analysis flow through the Alerter."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import orjson
+import pytest
+
+from tests.integration.conftest import free_port
+from tests.support.fake_openai import FakeOpenAI
+
+pytestmark = pytest.mark.integration
+
+RECORD = {"time": "2026-11-26T12:00:00Z", "level": "ERROR", "service": "orders-api",
+          "message": "Request failed\njava.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not "
+                     "available, request timed out after 30000ms. aws_access_key_id=AKIAIOSFODNN7EXAMPLE"}
+
+
+@pytest.fixture(scope="module")
+def fake_llm():
+    with FakeOpenAI("ok") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, fake_llm):
+    import ray
+    from ray import serve
+
+    from cali.bootstrap import LOOPBACK_ENV
+    from cali.serve.command import deploy, load_config
+
+    os.environ.update(LOOPBACK_ENV)
+    ray.init(num_cpus=2, include_dashboard=False, namespace="serve-tests", logging_level="ERROR",
+             log_to_driver=False, runtime_env={"env_vars": LOOPBACK_ENV})
+    db = tmp_path_factory.mktemp("kb") / "kb.db"
+    # The hashing embedder keeps the test fast; MiniLM in Serve is exercised by benchmarks/serve_analyze.py.
+    url = deploy(load_config(), port=free_port(), args_update={
+        "embedder": {"kind": "hashing"}, "knowledge": {"uri": str(db)},
+        "analyzer": {"llm": {"base_url": fake_llm.base_url, "model": "fake-model", "timeout_s": 2,
+                             "max_retries": 0}, "timeout_s": 3}})
+    yield url
+    serve.shutdown()
+    ray.shutdown()
+
+
+def http(url, body=None, method=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def test_healthz_and_openapi_docs(served):
+    status, body = http(f"{served}/healthz")
+    assert status == 200 and body["ok"] and body["knowledge_entries"] > 200
+    status, spec = http(f"{served}/openapi.json")
+    assert {"/analyze", "/kb/search", "/healthz"} <= set(spec["paths"])
+    with urllib.request.urlopen(f"{served}/docs", timeout=30) as resp:
+        assert resp.status == 200 and b"swagger" in resp.read().lower()
+
+
+def test_analyze_over_http_with_the_llm(served, fake_llm):
+    fake_llm.set_mode("ok")
+    status, analysis = http(f"{served}/analyze", RECORD)
+    assert status == 200, analysis
+    assert analysis["mode"] == "llm" and analysis["category"] == "db-pool-exhausted"
+    assert 0.0 <= analysis["confidence"] <= 1.0 and analysis["similar"]
+    sent = json.dumps(fake_llm.chat_requests())
+    assert "AKIAIOSFODNN7EXAMPLE" not in sent and "[REDACTED:" in sent  # redacted before the LLM
+
+
+def test_invalid_record_is_a_422_naming_the_field(served):
+    status, body = http(f"{served}/analyze", {**RECORD, "level": "LOUD"})
+    assert status == 422 and "level" in body["detail"]
+
+
+def test_kb_search_returns_scored_hits(served):
+    status, hits = http(f"{served}/kb/search", {"text": "Connection is not available, request timed out", "k": 3})
+    assert status == 200 and len(hits) == 3
+    assert all({"id", "category", "score"} <= set(h) for h in hits)
+    assert hits[0]["score"] >= hits[-1]["score"]
+
+
+def test_handle_call_and_llm_failure_degrades_to_retrieval_only(served, fake_llm):
+    from ray import serve
+
+    handle = serve.get_deployment_handle("Analyzer", app_name="cali-analysis")
+    fake_llm.set_mode("error_500")
+    try:
+        analysis = handle.analyze.remote(RECORD, True).result(timeout_s=60)
+    finally:
+        fake_llm.set_mode("ok")
+    assert analysis["mode"] == "retrieval-only" and analysis["degraded_reason"]
+    assert analysis["top_categories"] and "abstained" in analysis
+    no_llm = handle.analyze.remote(RECORD, False).result(timeout_s=60)
+    assert no_llm["mode"] == "retrieval-only" and no_llm["degraded_reason"] == "llm-budget-exhausted"
+
+
+def test_alert_goes_first_then_its_analysis_names_it(served, fake_llm, stack, fresh_stream, tmp_path):
+    """An ERROR on the stream: the alert reaches Slack, then the analysis follow-up; a slow LLM only
+    delays (and degrades) the analysis, never the alert."""
+    from cali.actors.launch import start_pipeline, stop_pipeline
+    from cali.config import local_settings
+    from cali.notify.local_receiver import LocalSlack
+    from cali.sources.kinesis import PutEntry
+
+    fake_llm.set_mode("slow")
+    fake_llm.slow_s = 5
+    with LocalSlack(port=0) as slack:
+        settings = local_settings(
+            kinesis_endpoint=stack.kinesis_endpoint, aws_endpoint=stack.aws_endpoint, state_dir=tmp_path / "st",
+            webhook_url=slack.url, stream=fresh_stream.stream, bucket=stack.bucket,
+            kinesis={"rescan_interval_s": 0.5}, analysis={"enabled": True, "timeout_s": 30},
+            ray={"namespace": f"flow-{uuid.uuid4().hex[:6]}", "reader_cpus": 0.05, "tracker_cpus": 0.05,
+                 "alerter_cpus": 0.05})
+        start_pipeline(settings)
+        try:
+            fresh_stream.put_records([PutEntry(orjson.dumps({**RECORD, "event_id": "flow-1"}) + b"\n", "k")])
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and len(slack.messages()) < 2:
+                time.sleep(0.2)
+        finally:
+            stop_pipeline(settings)
+            fake_llm.set_mode("ok")
+        alert, follow = slack.messages()[:2]
+    assert "orders-api" in alert["text"] and not alert["text"].startswith("Analysis")
+    assert follow["text"].startswith("Analysis of [HIGH] orders-api ERROR: Request failed")
+    assert follow["received_at"] - alert["received_at"] >= 2  # the slow LLM held only the analysis
+    assert "AKIAIOSFODNN7EXAMPLE" not in json.dumps(slack.messages())
