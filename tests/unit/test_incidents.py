@@ -46,8 +46,9 @@ def test_group_ids_survive_a_restart():
 def test_alerts_are_redacted_before_they_leave_the_tracker():
     b = book()
     secret = "postgres://orders:hunter2secret@db.internal:5432/orders"
-    (alert,) = b.ingest([cand(f"cannot connect to {secret}", "psycopg2.OperationalError: for user bob@example.com\n"
-                                                           "  token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc123def456")])
+    stack = ("psycopg2.OperationalError: for user bob@example.com\n"
+             "  token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc123def456")
+    (alert,) = b.ingest([cand(f"cannot connect to {secret}", stack)])
     text = alert.model_dump_json()
     assert "hunter2secret" not in text and "bob@example.com" not in text and "eyJhbGciOiJIUzI1NiJ9" not in text
     assert "[REDACTED:" in alert.message and "db.internal" in alert.message
