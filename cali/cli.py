@@ -201,6 +201,8 @@ def demo(
     kinesis_port: int = typer.Option(4567), aws_port: int = typer.Option(5055),
     slack_port: int = typer.Option(5066), dashboard_port: int = typer.Option(8265),
     quiet: bool = typer.Option(False, help="No live view; only the final JSON line."),
+    analysis: bool = typer.Option(True, help="Run the AI analysis app (Ray Serve) and post analyses after alerts."),
+    serve_port: int = typer.Option(8000, help="HTTP port of the analysis app (POST /analyze, /docs)."),
 ) -> None:
     """Run everything locally: stack, Ray, generator, shipper, actors, a Slack receiver; show it live."""
     from cali.demo import DemoOptions, run_demo
@@ -208,7 +210,8 @@ def demo(
     summary = run_demo(DemoOptions(
         duration=duration, seed=seed, rate=rate, incident_every=incident_every, window=window, shards=shards,
         state_dir=state_dir.resolve(), keep_stack=keep_stack, kinesis_port=kinesis_port, aws_port=aws_port,
-        slack_port=slack_port, dashboard_port=dashboard_port, quiet=quiet), console)
+        slack_port=slack_port, dashboard_port=dashboard_port, quiet=quiet, analysis=analysis,
+        serve_port=serve_port), console)
     if duration is not None:
         print(json.dumps(summary), flush=True)
 

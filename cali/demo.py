@@ -33,6 +33,8 @@ class DemoOptions:
     slack_port: int
     dashboard_port: int
     quiet: bool
+    analysis: bool = True
+    serve_port: int = 8000
 
 
 class _Threads:
@@ -81,10 +83,20 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
     settings: Settings = local_settings(
         kinesis_endpoint=stack_cfg.kinesis_endpoint, aws_endpoint=stack_cfg.aws_endpoint, state_dir=state,
         webhook_url=None, alerting={"window_s": opt.window, "env": "demo"},
+        analysis={"enabled": opt.analysis, "kb_uri": str(root / "kb.db")},
         ray={"dashboard_port": opt.dashboard_port, "reader_cpus": 0.1, "tracker_cpus": 0.1, "alerter_cpus": 0.05})
     console.print("starting Ray (loopback only) and the actors ...")
     bootstrap.init_ray(settings, num_cpus=2)
     dashboard = f"http://127.0.0.1:{opt.dashboard_port}"
+    if opt.analysis:
+        from cali.serve.command import deploy, load_config
+
+        console.print("starting the analysis app on Ray Serve (MiniLM, Milvus Lite knowledge base) ...")
+        llm = settings.analysis.llm.model_dump(mode="json") if settings.analysis.llm else None
+        if llm and settings.analysis.llm.api_key:
+            llm["api_key"] = settings.analysis.llm.api_key.get_secret_value()
+        deploy(load_config(), port=opt.serve_port,
+               args_update={"knowledge": {"uri": str(root / "kb.db")}, "analyzer": {"llm": llm}})
     start_pipeline(settings)
 
     gen_result: dict[str, Any] = {}
@@ -107,6 +119,7 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
             "archived": sum(s.get("valid", 0) for s in shards), "dlq": sum(s.get("dead", 0) for s in shards),
             "alerts_sent": sum(t["alerts_sent"] for t in trackers),
             "alerts_suppressed": sum(t["alerts_suppressed"] for t in trackers),
+            "analyses_posted": ((st.get("alerter") or {}).get("analysis") or {}).get("posted", 0),
         }
         return counts, st
 
@@ -131,6 +144,10 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
         counts["generated"] = gen_result.get("events", 0)
         return counts
     finally:
+        if opt.analysis:
+            from ray import serve
+
+            serve.shutdown()
         ray.shutdown()
         if receiver:
             receiver.stop()
@@ -153,12 +170,15 @@ def _wind_down(gen_stop: threading.Event, ship_stop: threading.Event, threads: _
     counts: dict[str, Any] = {}
     while time.monotonic() < deadline:
         counts, st = snapshot()
-        delivered = (st.get("alerter") or {}).get("delivered", 0)
+        alerter = st.get("alerter") or {}
+        analysis = alerter.get("analysis") or {}
+        delivered = alerter.get("delivered", 0)
         key = (counts["consumed"], counts["alerts_sent"], delivered)
         if key != last:
             last, stable_since = key, time.monotonic()
-        caught_up = counts["consumed"] >= shipped and delivered + (st.get("alerter") or {}).get("dead", 0) \
-            >= counts["alerts_sent"]
+        analysed = analysis.get("requested", 0) <= analysis.get("posted", 0) + analysis.get("failed", 0)
+        caught_up = counts["consumed"] >= shipped and analysed and \
+            delivered + alerter.get("dead", 0) >= counts["alerts_sent"] + counts["analyses_posted"]
         if caught_up and time.monotonic() - stable_since >= 2.0:
             break
         time.sleep(0.25)

@@ -54,7 +54,8 @@ def test_demo_counts_match_archive_dlq_and_webhook(tmp_path):
         pytest.skip(reason)
     from cali.notify.local_receiver import LocalSlack
 
-    ports = {"kinesis": free_port(), "aws": free_port(), "slack": free_port(), "dashboard": free_port()}
+    ports = {"kinesis": free_port(), "aws": free_port(), "slack": free_port(), "dashboard": free_port(),
+             "serve": free_port()}
     state_dir = tmp_path / "demo"
     stack = StackConfig(state_dir=state_dir / "stack", kinesis_port=ports["kinesis"], aws_port=ports["aws"])
     with LocalSlack(port=0) as slack:
@@ -63,7 +64,8 @@ def test_demo_counts_match_archive_dlq_and_webhook(tmp_path):
         cmd = [sys.executable, "-m", "cali", "demo", "--duration", "40", "--seed", "11", "--quiet", "--keep-stack",
                "--rate", "80", "--incident-every", "8", "--state-dir", str(state_dir),
                "--kinesis-port", str(ports["kinesis"]), "--aws-port", str(ports["aws"]),
-               "--slack-port", str(ports["slack"]), "--dashboard-port", str(ports["dashboard"])]
+               "--slack-port", str(ports["slack"]), "--dashboard-port", str(ports["dashboard"]),
+               "--serve-port", str(ports["serve"])]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             kinesis = boto_client("kinesis", stack.kinesis_endpoint, stack.region)
@@ -94,6 +96,14 @@ def test_demo_counts_match_archive_dlq_and_webhook(tmp_path):
     for reason_, data in INVALID.items():
         assert by_reason[reason_] == data.rstrip(b"\n") or by_reason[reason_] == data
     assert summary["alerts_sent"] >= 8  # scripted incidents every 8 s for 40 s, plus background warnings
-    assert summary["alerts_sent"] == len(received)
+    analyses = [m for m in received if m["text"].startswith("Analysis of ")]
+    alerts = [m for m in received if not m["text"].startswith("Analysis of ")]
+    assert summary["alerts_sent"] == len(alerts)
+    assert summary["analyses_posted"] == len(analyses) > 0
     assert summary["alerts_suppressed"] > 0
     assert all(m.get("blocks") and m.get("text") for m in received)
+    # every analysis follows the alert it names
+    for a in analyses:
+        named = a["text"].removeprefix("Analysis of ").split(": ", 1)[0]
+        first = next(i for i, m in enumerate(received) if m["text"].startswith(named))
+        assert first < received.index(a)
