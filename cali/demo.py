@@ -138,7 +138,7 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
     except KeyboardInterrupt:
         interrupted = True
     try:
-        counts = _wind_down(gen_stop, ship_stop, threads, shipper, snapshot, interrupted)
+        counts = _wind_down(gen_stop, ship_stop, threads, shipper, snapshot, interrupted, gen_result)
         stop_pipeline(settings)
         counts["alerts_delivered"] = len(received) if receiver else None
         counts["generated"] = gen_result.get("events", 0)
@@ -157,12 +157,18 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
 
 
 def _wind_down(gen_stop: threading.Event, ship_stop: threading.Event, threads: _Threads, shipper: Any,
-               snapshot: Any, interrupted: bool) -> dict[str, Any]:
+               snapshot: Any, interrupted: bool, generated: dict[str, Any]) -> dict[str, Any]:
     """Generator stops, the shipper ships what was written, readers catch up, alerts drain."""
     gen_stop.set()
     threads.items[0][0].join(timeout=10)
-    if not interrupted:
-        shipper.drain(timeout_s=10)
+    # The shipper keeps tailing until every written event is joined (an idle joiner flushes after
+    # flush_after_s) and put; only then does it stop.
+    deadline = time.monotonic() + (2 if interrupted else 20)
+    while time.monotonic() < deadline:
+        st = shipper.stats
+        if st["events"] >= generated.get("events", 0) and st["queued"] == 0:
+            break
+        time.sleep(0.1)
     ship_stop.set()
     threads.items[1][0].join(timeout=10)
     shipped = shipper.stats["records_put"]
