@@ -66,11 +66,11 @@ def embedding_throughput(n: int, concurrency: int) -> dict[str, float]:
     return {k: round(v, 1) for k, v in out.items()}
 
 
-def analyze_load(n: int, concurrency: int) -> dict[str, float]:
+def analyze_load(n: int, concurrency: int, port: int) -> dict[str, float]:
     from cali.serve.command import deploy, load_config
 
     db = os.path.join(tempfile.mkdtemp(prefix="cali-serve-bench-"), "kb.db")
-    url = deploy(load_config(), port=_free_port(), args_update={"knowledge": {"uri": db}})
+    url = deploy(load_config(), port=port, args_update={"knowledge": {"uri": db}})
     record = {"time": "2026-11-26T12:00:00Z", "level": "ERROR", "service": "orders-api",
               "message": "Request failed\nCaused by: java.net.UnknownHostException: payments.internal"}
 
@@ -103,11 +103,12 @@ def main() -> None:
     os.environ.update(LOOPBACK_ENV)
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              runtime_env={"env_vars": LOOPBACK_ENV})
-    serve.start(http_options={"host": "127.0.0.1", "port": _free_port()})
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
         emb = embedding_throughput(a.texts, concurrency=64)
         print(f"embedding (MiniLM in one replica, 64 concurrent callers): {emb}", flush=True)
-        load = analyze_load(a.requests, a.concurrency)
+        load = analyze_load(a.requests, a.concurrency, port)
         print(f"POST /analyze (retrieval-only, MiniLM + Milvus Lite): {load}", flush=True)
     finally:
         serve.shutdown()

@@ -13,7 +13,9 @@ from typing import Any
 
 import orjson
 
-GZIP_LEVEL = 6
+# Level 3: measured on generated logs, 1.9x faster than level 6 for 11% more bytes (ratio 5.0 vs 5.6);
+# compression is a fifth of the hot path's time at level 6.
+GZIP_LEVEL = 3
 RAW_PREFIX = "raw/"
 DLQ_PREFIX = "dlq/"
 
@@ -66,7 +68,7 @@ def dlq_key(shard_id: str, first_seq: str, last_seq: str, arrived: datetime) -> 
 
 
 def encode_jsonl_gz(rows: Iterable[bytes]) -> bytes:
-    """Gzip (level 6, mtime 0) of one JSON document per line: the same rows always give the same bytes."""
+    """Gzip (GZIP_LEVEL, mtime 0) of one JSON document per line: the same rows always give the same bytes."""
     parts: list[bytes] = []
     for i, row in enumerate(rows):
         line = row[:-1] if row.endswith(b"\n") else row
