@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import statistics
 import string
 import tempfile
@@ -22,11 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from cali.stack.procs import free_port
 
 
 def _line(level: str, message: str) -> str:
@@ -58,7 +53,7 @@ def main() -> None:
 
     os.environ.update(bootstrap.LOOPBACK_ENV)
     tmp = Path(tempfile.mkdtemp(prefix="cali-latency-"))
-    stack = StackConfig(state_dir=tmp / "stack", kinesis_port=_free_port(), aws_port=_free_port())
+    stack = StackConfig(state_dir=tmp / "stack", kinesis_port=free_port(), aws_port=free_port())
     up(stack)
     slack = LocalSlack(port=0).start()
     settings = local_settings(kinesis_endpoint=stack.kinesis_endpoint, aws_endpoint=stack.aws_endpoint,
@@ -82,11 +77,14 @@ def main() -> None:
         threading.Thread(target=shipper.run, args=(stop,), daemon=True).start()
         rng = random.Random(1)
         written: dict[str, float] = {}
+        lock = threading.Lock()  # two writers, one file handle: whole lines only
         with log.open("a", buffering=1) as fh:
             def background() -> None:
+                bg_rng = random.Random(2)
                 n = 0
                 while not stop.is_set() and a.background_rate > 0:
-                    fh.write(_line("INFO", f"GET /orders/{n} 200 in {rng.randint(1, 90)}ms"))
+                    with lock:
+                        fh.write(_line("INFO", f"GET /orders/{n} 200 in {bg_rng.randint(1, 90)}ms"))
                     n += 1
                     time.sleep(1 / a.background_rate)
 
@@ -94,8 +92,9 @@ def main() -> None:
             bg.start()
             for _ in range(a.samples):
                 marker = _words(rng)
-                written[marker] = time.time()
-                fh.write(_line("ERROR", f"Checkout {marker} failed"))
+                with lock:
+                    written[marker] = time.time()
+                    fh.write(_line("ERROR", f"Checkout {marker} failed"))
                 time.sleep(a.interval)
             wait_until = time.monotonic() + 30
             while time.monotonic() < wait_until and len(slack.received) < a.samples:
@@ -114,6 +113,7 @@ def main() -> None:
         print(f"alert latency p50 {q[49]*1000:.0f} ms, p90 {q[89]*1000:.0f} ms, p99 {q[98]*1000:.0f} ms, "
               f"max {latencies[-1]*1000:.0f} ms")
         stop_pipeline(settings)
+        shipper.close()
     finally:
         stop.set()
         ray.shutdown()

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
 
+from cali.stack.procs import free_port
+
 AGGREGATE = 25  # log events per Kinesis record, as Fluent Bit's simple_aggregation packs them
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bench_actor(payloads: list[bytes]) -> dict:
@@ -28,7 +25,7 @@ def bench_actor(payloads: list[bytes]) -> dict:
 
     os.environ.update(bootstrap.LOOPBACK_ENV)
     tmp = Path(tempfile.mkdtemp(prefix="cali-hot-"))
-    stack = StackConfig(state_dir=tmp / "stack", kinesis_port=_free_port(), aws_port=_free_port(), shards=1)
+    stack = StackConfig(state_dir=tmp / "stack", kinesis_port=free_port(), aws_port=free_port(), shards=1)
     up(stack)
     try:
         settings = local_settings(kinesis_endpoint=stack.kinesis_endpoint, aws_endpoint=stack.aws_endpoint,
@@ -50,14 +47,14 @@ def bench_actor(payloads: list[bytes]) -> dict:
         done = 0
         while time.perf_counter() < deadline:
             shards = pipeline_status(settings)["shards"]
-            done = sum(s.get("valid", 0) + s.get("dead", 0) for s in shards)
+            done = sum(s.get("valid", 0) + s.get("dead", 0) + s.get("duplicates", 0) for s in shards)
             if done >= len(payloads):
                 break
             time.sleep(0.2)
         dt = time.perf_counter() - t0
         stop_pipeline(settings)
-        ray.shutdown()
         return {"events": done, "kinesis_records": len(records), "seconds": round(dt, 1),
                 "records_per_s": round(done / dt), "preload_seconds": round(load_s, 1)}
     finally:
+        ray.shutdown()
         down(stack)

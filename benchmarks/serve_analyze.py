@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -19,6 +18,7 @@ from ray import serve
 
 from cali.bootstrap import LOOPBACK_ENV
 from cali.serve.spec import EmbedderSpec, build_embedder
+from cali.stack.procs import free_port
 
 TEXTS = [f"java.sql.SQLTransientConnectionException: HikariPool-{i} - Connection is not available, request timed "
          f"out after {1000 + i}ms while reserving order {i}" for i in range(2000)]
@@ -35,10 +35,6 @@ class EmbedderUnbatched:
         return (await asyncio.to_thread(self.embedder.embed, [text]))[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _fire(handle: Any, texts: list[str], concurrency: int) -> float:
@@ -103,7 +99,7 @@ def main() -> None:
     os.environ.update(LOOPBACK_ENV)
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              runtime_env={"env_vars": LOOPBACK_ENV})
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:
         emb = embedding_throughput(a.texts, concurrency=64)

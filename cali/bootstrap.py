@@ -130,12 +130,15 @@ class _Literal:
 
 def notifier(settings: Settings) -> Any:
     from cali.notify.slack import SlackNotifier
+    from cali.notify.slack_retry import RetryPolicy
 
     slack = settings.slack
+    policy = RetryPolicy(max_retries=slack.max_retries, timeout=slack.timeout_s)
     if slack.bot_token is not None:
         return SlackNotifier(bot_token=slack.bot_token, channel=slack.channel,
-                             dashboard_url_template=slack.dashboard_url)
-    return SlackNotifier(webhook_url=webhook_secret(settings).get(), dashboard_url_template=slack.dashboard_url)
+                             dashboard_url_template=slack.dashboard_url, policy=policy)
+    return SlackNotifier(webhook_url=webhook_secret(settings).get(), dashboard_url_template=slack.dashboard_url,
+                         policy=policy)
 
 
 def alert_filter(settings: Settings) -> AlertFilter:
@@ -169,6 +172,7 @@ def healthchecks(settings: Settings) -> list[Health]:
         ("kinesis", lambda: kinesis_source(settings)), ("s3", lambda: archive(settings)),
         ("checkpoints", lambda: checkpoints(settings)), ("state", lambda: state_store(settings)),
         ("outbox", lambda: outbox(settings)), ("slack-secret", lambda: webhook_secret(settings)),
+        ("slack", lambda: notifier(settings)),
     ]
     out = []
     for name, build in checks:
@@ -193,8 +197,8 @@ def analysis_followup(settings: Settings, outbox: Any, clock: Any, on_queued: Ca
                             timeout_s=a.timeout_s, cache_ttl_s=a.cache_ttl_s)
 
 
-def grouper(settings: Settings) -> Any:
+def grouper(settings: Settings, index: int = 0) -> Any:
     from cali.core.incidents import MinerGrouper
     from cali.grouping.miner import TemplateMiner
 
-    return MinerGrouper(TemplateMiner())
+    return MinerGrouper(TemplateMiner(), prefix=f"t{index}." if settings.alerting.trackers > 1 else "")

@@ -98,12 +98,21 @@ def run(
     settings = _settings()
     if start or start_timestamp:
         try:
-            kinesis = KinesisSettings.model_validate({**settings.kinesis.model_dump(), "start": start or
-                                                      settings.kinesis.start, "start_timestamp": start_timestamp})
+            kinesis = KinesisSettings.model_validate({
+                **settings.kinesis.model_dump(), "start": start or settings.kinesis.start,
+                "start_timestamp": start_timestamp or settings.kinesis.start_timestamp})
         except ValidationError as exc:
             console.print(f"[red]invalid --start/--start-timestamp[/red]: {exc}")
             raise typer.Exit(2) from exc
         settings = settings.model_copy(update={"kinesis": kinesis})
+    from cali.bootstrap import healthchecks
+
+    failed = [h for h in healthchecks(settings) if not h.ok]
+    for h in failed:
+        console.print(f"[red]{h.name}[/red]: {h.detail}")
+    if failed:
+        console.print("fix the above (see `cali health`) and start again")
+        raise typer.Exit(1)
     init_ray(settings)
     start_pipeline(settings)
     console.print("pipeline started; Ctrl-C stops it")

@@ -92,9 +92,8 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
         from cali.serve.command import deploy, load_config
 
         console.print("starting the analysis app on Ray Serve (MiniLM, Milvus Lite knowledge base) ...")
-        llm = settings.analysis.llm.model_dump(mode="json") if settings.analysis.llm else None
-        if llm and settings.analysis.llm.api_key:
-            llm["api_key"] = settings.analysis.llm.api_key.get_secret_value()
+        # The key stays out of the Serve args: replicas read CALI_ANALYSIS__LLM__API_KEY themselves.
+        llm = settings.analysis.llm.model_dump(mode="json", exclude={"api_key"}) if settings.analysis.llm else None
         deploy(load_config(), port=opt.serve_port,
                args_update={"knowledge": {"uri": str(root / "kb.db")}, "analyzer": {"llm": llm}})
     start_pipeline(settings)

@@ -25,11 +25,15 @@ class Alerter:
         self.followup = bootstrap.analysis_followup(settings, outbox, clock, on_queued=self.nudge)
         self.loop = DeliveryLoop(outbox, bootstrap.notifier(settings), clock,
                                  on_delivered=self.followup.on_delivered if self.followup else None)
+        # The loop starts with the actor, so a restart by Ray (max_restarts) resumes delivery by itself,
+        # and a second start_pipeline cannot run a second, concurrent drain.
+        self._thread = threading.Thread(target=self._run, name="alerter", daemon=True)
+        self._thread.start()
 
     def nudge(self) -> None:
         self._wake.set()
 
-    def run(self) -> str:
+    def _run(self) -> None:
         backoff = IDLE_S
         while not self._stop.is_set():
             self._wake.clear()
@@ -41,7 +45,6 @@ class Alerter:
                 delivered, backoff = 0, min(backoff * 2, 30.0)
             if not delivered:
                 self._wake.wait(backoff)
-        return "stopped"
 
     def stats(self) -> dict[str, Any]:
         s = self.loop.stats
@@ -54,3 +57,6 @@ class Alerter:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._thread.join(timeout=30)
+        if self.followup is not None:
+            self.followup.close()

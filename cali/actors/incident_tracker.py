@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -14,6 +15,7 @@ from cali.core.incidents import Candidate, IncidentBook
 from cali.service.tracker import TrackerService
 
 TICK_S = 1.0
+log = logging.getLogger(__name__)
 
 
 @ray.remote(max_concurrency=4)
@@ -21,7 +23,7 @@ class IncidentTracker:
     def __init__(self, settings: Settings, index: int) -> None:
         self.settings, self.index = settings, index
         n = settings.alerting.trackers
-        book = IncidentBook(bootstrap.clock(), grouper=bootstrap.grouper(settings),
+        book = IncidentBook(bootstrap.clock(), grouper=bootstrap.grouper(settings, index),
                             window_s=settings.alerting.window_s)
         self.service = TrackerService(book, bootstrap.state_store(settings), bootstrap.outbox(settings),
                                       state_key=f"tracker/{index}-of-{n}", on_alerts=self._nudge)
@@ -40,7 +42,10 @@ class IncidentTracker:
 
     def _ticker(self) -> None:
         while not self._stop.wait(TICK_S):
-            self.service.tick()
+            try:
+                self.service.tick()
+            except Exception as exc:  # the state is rolled back; the next tick tries again
+                log.warning("tracker %d tick failed: %s", self.index, exc)
 
     def ingest(self, candidates: list[Candidate]) -> int:
         return self.service.ingest(candidates)

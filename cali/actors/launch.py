@@ -21,9 +21,10 @@ def start_pipeline(settings: Settings) -> dict[str, Any]:
     trackers = [IncidentTracker.options(name=names.tracker(i), num_cpus=r.tracker_cpus, **common)
                 .remote(settings, i) for i in range(settings.alerting.trackers)]
     supervisor = StreamSupervisor.options(name=names.SUPERVISOR, num_cpus=r.tracker_cpus, **common).remote(settings)
-    ray.get([t.stats.remote() for t in trackers])  # trackers restored before any reader sends
-    return {"alerter": alerter, "trackers": trackers, "supervisor": supervisor,
-            "runs": [alerter.run.remote(), supervisor.run.remote()]}
+    # Each actor starts its own loop in __init__; waiting for them here means trackers are restored
+    # before any reader sends, and start-up errors surface to the caller.
+    ray.get([alerter.stats.remote(), supervisor.scan_count.remote()] + [t.stats.remote() for t in trackers])
+    return {"alerter": alerter, "trackers": trackers, "supervisor": supervisor}
 
 
 def _get(name: str, namespace: str) -> Any | None:

@@ -40,8 +40,11 @@ class StreamSupervisor:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.scans = 0
+        # Started with the actor: a supervisor restarted by Ray goes back to work by itself.
+        self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
+        self._thread.start()
 
-    def run(self) -> str:
+    def _run(self) -> None:
         next_scan = 0.0
         while not self._stop.is_set():
             if time.monotonic() >= next_scan:
@@ -50,9 +53,11 @@ class StreamSupervisor:
                 except Exception as exc:  # Kinesis down: keep the readers we have, try again
                     log.warning("shard scan failed: %s", exc)
                 next_scan = time.monotonic() + self.settings.kinesis.rescan_interval_s
-            self.watch()
+            try:
+                self.watch()
+            except Exception as exc:  # a failed watch pass must not end supervision
+                log.warning("watch failed: %s", exc)
             self._stop.wait(WATCH_S)
-        return "stopped"
 
     def reconcile(self) -> dict[str, str]:
         """ListShards, then start readers for shards whose parents have reached SHARD_END."""
@@ -160,6 +165,7 @@ class StreamSupervisor:
     def stop(self) -> None:
         """Stops readers (each flushes its buffer and checkpoints) and then itself."""
         self._stop.set()
+        self._thread.join(timeout=30)
         with self._lock:
             slots = [s for s in self.slots.values() if s.actor is not None]
         for s in slots:

@@ -40,9 +40,15 @@ def analyze_text(text: str, settings: Settings, *, db: Path | str | None = None,
     taxonomy = load_taxonomy(path) if path else {}
     calibration = Calibration.load()
     uri = str(db or settings.analysis.kb_uri)
-    existing = Path(uri) if "://" in uri or Path(uri).exists() else None
-    with built_store(existing, embedder or MiniLMEmbedder(), DEFAULT_KB_DIR, taxonomy) as store:
-        hits = store.search(record_query(record), k=calibration.k)
+    embedder = embedder or MiniLMEmbedder()
+    if "://" in uri:  # a Milvus server: Path() would fold its "//"
+        from cali.vector.milvus import MilvusStore
+
+        with MilvusStore(embedder, uri=uri) as store:
+            hits = store.search(record_query(record), k=calibration.k)
+    else:
+        with built_store(Path(uri) if Path(uri).exists() else None, embedder, DEFAULT_KB_DIR, taxonomy) as store:
+            hits = store.search(record_query(record), k=calibration.k)
     analysis = retrieval_only_analysis(record, hits, calibration, list(taxonomy))
     if settings.analysis.llm is not None:
         from cali.analysis.analyst import Analyst

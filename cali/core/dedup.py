@@ -10,13 +10,19 @@ class RecentIds:
         self.capacity = capacity
         self._ids: OrderedDict[str, None] = OrderedDict()
 
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        if len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
     def seen(self, event_id: str) -> bool:
         """True if event_id was seen within the window; records it otherwise."""
         if event_id in self._ids:
             return True
-        self._ids[event_id] = None
-        if len(self._ids) > self.capacity:
-            self._ids.popitem(last=False)
+        self.add(event_id)
         return False
 
     def __len__(self) -> int:

@@ -54,8 +54,11 @@ class MinerGrouper:
     header ("Request processing failed") stay two incidents.
     """
 
-    def __init__(self, miner: Any) -> None:
+    def __init__(self, miner: Any, prefix: str = "") -> None:
         self.miner = miner
+        # With N trackers each learns from its share (routed by fingerprint): the prefix keeps one
+        # tracker's "g1" from being mistaken for another's in incident keys and threads.
+        self.prefix = prefix
 
     def group(self, candidate: Candidate) -> tuple[str, str]:
         r = candidate.record
@@ -64,14 +67,14 @@ class MinerGrouper:
         if signature and signature not in text:
             text = f"{text} | {signature}"
         m = self.miner.add(text)
-        return m.group_id, m.template
+        return self.prefix + m.group_id, m.template
 
     def to_state(self) -> dict[str, Any]:
         return {"miner": self.miner.to_state()}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        if "miner" in state:
-            self.miner = type(self.miner).from_state(state["miner"])
+        # An empty state means "nothing committed yet": start from a fresh miner.
+        self.miner = type(self.miner).from_state(state["miner"]) if "miner" in state else type(self.miner)()
 
 
 def stack_head(stack: str | None, n: int = STACK_HEAD_LINES) -> list[str]:
@@ -91,7 +94,9 @@ class IncidentBook:
 
     def ingest(self, candidates: Iterable[Candidate]) -> list[Alert]:
         now = self.clock.now()
-        alerts = []
+        # Windows that expired since the last tick are summarised first: a repeat arriving now must
+        # not replace its expired window and swallow that window's "xN more" summary.
+        alerts = self.tick(now)
         for c in candidates:
             r = c.record
             group_id, template = self.grouper.group(c)
@@ -106,7 +111,7 @@ class IncidentBook:
                            "template": redact(template), "stack_head": stack_head(stack), "trace_id": r.trace_id,
                            "host": r.host, "env": r.env, "fingerprint": c.fingerprint, "stack": stack}
             alerts.append(self._alert(window, AlertKind.FIRST, now))
-        alerts.extend(self.tick(now))
+        alerts.extend(self.tick(now))  # windows closed early to stay within max_keys
         self.sent += len(alerts)
         return alerts
 

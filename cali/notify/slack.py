@@ -18,7 +18,7 @@ from cali.core.alerts import Alert
 from cali.core.ports import DeliveryReceipt, Health
 from cali.notify.blocks import render_alert
 from cali.notify.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
-from cali.notify.slack_retry import Random, RetryPolicy, Sleep, retry_handlers
+from cali.notify.slack_retry import Random, RetryPolicy, Sleep, parse_retry_after, retry_handlers
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ class SlackNotifier:
 
     def _http_error(self, what: str, status: int, body: str, headers: object) -> DeliveryError:
         if status == 429:
-            retry_after = _retry_after(headers)
+            retry_after = parse_retry_after(headers)
             return RetryableDeliveryError(
                 f"{what}: HTTP 429 rate limited (Retry-After {retry_after}s, longer than we wait in-line "
                 f"or still limited after {self.policy.max_retries} retries); body: {body!r}",
@@ -273,18 +273,6 @@ class SlackNotifier:
             True,
             f"auth.test ok: team {resp.get('team')!r}, user {resp.get('user')!r}; posting to {self.channel}",
         )
-
-
-def _retry_after(headers: object) -> float | None:
-    items = headers.items() if hasattr(headers, "items") else []
-    for name, value in items:
-        if str(name).lower() == "retry-after":
-            raw = value[0] if isinstance(value, list) else value
-            try:
-                return float(raw)
-            except (TypeError, ValueError):
-                return None
-    return None
 
 
 _HINTS = {

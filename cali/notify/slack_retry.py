@@ -47,18 +47,26 @@ def backoff_delay(policy: RetryPolicy, attempt: int, rng: Random = random.random
     return ceiling / 2 + rng() * ceiling / 2
 
 
-def retry_after_seconds(response: RetryResponse | None, default: float = 1.0) -> float:
-    """Reads Retry-After (delta-seconds); Slack sends an integer, we also accept a decimal."""
-    if response is None:
-        return default
-    for name, values in response.headers.items():
-        if name.lower() == "retry-after":
-            raw = values[0] if isinstance(values, list) else values
+def parse_retry_after(headers: object) -> float | None:
+    """Retry-After in seconds from a header mapping (values may be lists), or None if absent/invalid.
+
+    Slack sends an integer; a decimal is accepted too.
+    """
+    items = headers.items() if hasattr(headers, "items") else []
+    for name, value in items:
+        if str(name).lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
             try:
                 return max(0.0, float(raw))
             except (TypeError, ValueError):
-                return default
-    return default
+                return None
+    return None
+
+
+def retry_after_seconds(response: RetryResponse | None, default: float = 1.0) -> float:
+    """Reads Retry-After from a slack_sdk retry response; `default` when it has none."""
+    value = parse_retry_after(response.headers) if response is not None else None
+    return default if value is None else value
 
 
 class CappedBackoff(RetryIntervalCalculator):

@@ -10,10 +10,11 @@ The Alerter calls Analyzer.analyze through a DeploymentHandle; people and tools 
 # inside the Serve replica, where string annotations would not resolve.
 import asyncio
 import logging
+import os
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -64,8 +65,9 @@ class KnowledgeBaseDeployment:
         self.spec = KnowledgeSpec.model_validate(spec)
         self.embedder = embedder
         local = build_embedder(EmbedderSpec.model_validate(embedder_spec))  # id/dim; loads nothing yet
+        token = os.environ.get(self.spec.token_env)
         self.store = MilvusStore(local, uri=self.spec.uri, collection=self.spec.collection,
-                                 token=self.spec.token).open()
+                                 token=SecretStr(token) if token else None).open()
         self.taxonomy = load_taxonomy(self.spec.taxonomy)
         if self.spec.load_if_empty and self.store.count() == 0:
             incidents = load_incidents(self.spec.incidents_dir, set(self.taxonomy))
@@ -100,7 +102,9 @@ class AnalyzerDeployment:
         if self.spec.llm is not None:
             from cali.llm.openai_chat import OpenAIChat
 
-            llm = OpenAIChat.from_settings(self.spec.llm)
+            key = os.environ.get(self.spec.api_key_env)
+            settings = self.spec.llm.model_copy(update={"api_key": SecretStr(key)}) if key else self.spec.llm
+            llm = OpenAIChat.from_settings(settings)
         self.analyst = Analyst(llm, taxonomy, timeout_s=self.spec.timeout_s, max_in_flight=self.spec.max_in_flight,
                                redact_ips=self.spec.redact_ips)
 
@@ -176,17 +180,15 @@ def build_app(args: dict[str, Any], overrides: dict[str, dict[str, Any]] | None 
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:
-    # Secrets travel to the replicas as values (Ray serialises the args); they are never logged.
-    return _reveal(model.model_dump())
+    """Deployment args without secrets: replicas read those from their environment."""
+    return _public(model.model_dump())
 
 
-def _reveal(value: Any) -> Any:
-    from pydantic import SecretStr
-
+def _public(value: Any) -> Any:
     if isinstance(value, SecretStr):
-        return value.get_secret_value()
+        return None
     if isinstance(value, dict):
-        return {k: _reveal(v) for k, v in value.items()}
+        return {k: _public(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_reveal(v) for v in value]
+        return [_public(v) for v in value]
     return value

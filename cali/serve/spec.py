@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 
 from cali.embed.openai_embed import OpenAIEmbedConfig
 from cali.llm.settings import OpenAIChatSettings
@@ -26,7 +26,7 @@ class KnowledgeSpec(BaseModel):
 
     uri: str = "./data/kb.db"  # a Milvus Lite file (one owner process) or http://host:19530
     collection: str = "cali_kb"
-    token: SecretStr | None = None
+    token_env: str = "CALI_MILVUS_TOKEN"  # a Milvus server's token, read in the replica
     incidents_dir: str = str(REPO / "knowledge" / "incidents")
     taxonomy: str = str(REPO / "knowledge" / "taxonomy.tsv")
     load_if_empty: bool = True  # a fresh local DB is filled from incidents_dir at start
@@ -36,6 +36,9 @@ class AnalyzerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     llm: OpenAIChatSettings | None = None  # None: retrieval-only analysis
+    # Secrets never travel in Serve args (Ray keeps them in the controller's state): each replica
+    # reads the LLM key from this environment variable (a Kubernetes secret in the RayService).
+    api_key_env: str = "CALI_ANALYSIS__LLM__API_KEY"
     timeout_s: float = Field(20.0, gt=0)
     max_in_flight: int = Field(4, ge=1)  # concurrent LLM calls per replica
     redact_ips: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -170,27 +171,32 @@ class ShardConsumer:
     def _ingest_chunk(self, records: list[Any]) -> None:
         raws = [RawRecord(r.data, r.sequence, r.arrived_at or self.clock.now(), r.partition_key) for r in records]
         decoded: Decoded = decode_batch(raws, self.shard_id)
+        fresh, here = [], set()
+        for rec in decoded.records:
+            if rec.event_id in self.recent or rec.event_id in here:
+                continue
+            here.add(rec.event_id)
+            fresh.append(rec)
+        candidates = [Candidate(rec, fingerprint(rec)) for rec in fresh if self.filter.accepts(rec)]
+        if candidates:
+            # Blocks until the trackers acknowledge. If it raises, nothing below has happened: the
+            # same records are read again and re-sent (at-least-once), none is marked as seen.
+            self.send(candidates)
+            self.status.candidates += len(candidates)
         b = self._buf
         if b.empty:
             b.first_seq, b.first_arrival, b.opened_mono = raws[0].sequence_number, raws[0].arrived_at, \
                 self.clock.monotonic()
         b.last_seq = raws[-1].sequence_number
         self._last_read = b.last_seq
-        self.status.records += len(raws)
-        self.status.dead += len(decoded.dead)
+        b.rows.extend(to_json_line(rec) for rec in fresh)
         b.dead.extend(d.to_json() for d in decoded.dead)
-        candidates = []
-        for rec in decoded.records:
-            if self.recent.seen(rec.event_id):
-                self.status.duplicates += 1
-                continue
-            self.status.valid += 1
-            b.rows.append(to_json_line(rec))
-            if self.filter.accepts(rec):
-                candidates.append(Candidate(rec, fingerprint(rec)))
-        if candidates:
-            self.status.candidates += len(candidates)
-            self.send(candidates)  # blocks until the trackers acknowledge: part of at-least-once
+        for rec in fresh:
+            self.recent.add(rec.event_id)
+        self.status.records += len(raws)
+        self.status.valid += len(fresh)
+        self.status.duplicates += len(decoded.records) - len(fresh)
+        self.status.dead += len(decoded.dead)
 
     def _maybe_flush(self) -> None:
         b = self._buf
@@ -270,8 +276,11 @@ class ShardConsumer:
                 self.status.state = "error"
                 self.status.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
                 log.warning("shard %s: %s; retrying in %.1fs", self.shard_id, self.status.last_error, delay)
-                if (attempts is not None and n >= attempts) or stop.wait(delay * (0.5 + random.random() / 2)):
-                    if attempts is not None and n >= attempts:
-                        raise
-                    return None
+                pause = delay * (0.5 + random.random() / 2)
                 delay = min(delay * 2, 30.0)
+                if attempts is not None:  # the final flush on stop: a few real tries, then report it
+                    if n >= attempts:
+                        raise
+                    time.sleep(pause)
+                elif stop.wait(pause):
+                    return None

@@ -25,16 +25,24 @@ class TrackerService:
 
     def ingest(self, candidates: Sequence[Candidate]) -> int:
         with self._lock:
-            alerts = self.book.ingest(candidates)
-            self._commit(alerts)
+            try:
+                alerts = self.book.ingest(candidates)
+                self._commit(alerts)
+            except Exception:
+                self._rollback()
+                raise  # no ack: the reader sends the same candidates again
         return len(alerts)
 
     def tick(self) -> int:
         with self._lock:
-            alerts = self.book.tick()
-            if alerts:
-                self.book.sent += len(alerts)
-                self._commit(alerts)
+            try:
+                alerts = self.book.tick()
+                if alerts:
+                    self.book.sent += len(alerts)
+                    self._commit(alerts)
+            except Exception:
+                self._rollback()
+                raise
         return len(alerts)
 
     def _commit(self, alerts: list[Any]) -> None:
@@ -45,6 +53,10 @@ class TrackerService:
         self.state.save(self.state_key, self.book.to_state())
         if alerts:
             self.on_alerts()
+
+    def _rollback(self) -> None:
+        """Back to the last committed state, so a retried batch opens the same windows again."""
+        self.book.load_state(self.state.load(self.state_key) or {})
 
     def stats(self) -> dict[str, Any]:
         with self._lock:

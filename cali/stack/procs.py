@@ -70,6 +70,13 @@ def is_ours_alive(info: dict | None) -> bool:
     return not text.strip() or info.get("marker", "") in text
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS just had free on loopback (for tests and benchmarks that run their own servers)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

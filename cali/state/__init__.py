@@ -111,6 +111,11 @@ class SqliteFile:
         with self._lock:
             return self._connect().execute(sql, params).fetchone()
 
+    def fetchall(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
+        """A read of many rows, serialised with this instance's transactions."""
+        with self._lock:
+            return self._connect().execute(sql, params).fetchall()
+
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,20 +67,14 @@ class SqliteOutbox:
 
     def pending(self, limit: int) -> list[Alert]:
         try:
-            rows = (
-                self._db.connection()
-                .execute(
-                    "SELECT alert_json FROM outbox WHERE status = ? ORDER BY seq LIMIT ?", (PENDING, limit)
-                )
-                .fetchall()
+            rows = self._db.fetchall(
+                "SELECT alert_json FROM outbox WHERE status = ? ORDER BY seq LIMIT ?", (PENDING, limit)
             )
         except sqlite3.Error as exc:
             raise self._fail("SELECT pending", exc) from exc
         return [alert_from_json(r[0]) for r in rows]
 
-    def _finish(
-        self, alert_id: str, status: str, channel: str | None, ts: str | None, reason: str | None
-    ) -> None:
+    def _finish(self, alert_id: str, status: str, channel: str | None, ts: str | None, reason: str | None) -> None:
         now = self._clock.now().isoformat()
         try:
             with self._db.transaction() as conn:
@@ -102,13 +96,9 @@ class SqliteOutbox:
 
     def receipt(self, alert_id: str) -> DeliveryReceipt | None:
         try:
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT receipt_channel, receipt_ts FROM outbox WHERE alert_id = ? AND status = ?",
-                    (alert_id, DELIVERED),
-                )
-                .fetchone()
+            row = self._db.fetchone(
+                "SELECT receipt_channel, receipt_ts FROM outbox WHERE alert_id = ? AND status = ?",
+                (alert_id, DELIVERED),
             )
         except sqlite3.Error as exc:
             raise self._fail(f"SELECT receipt of {alert_id!r}", exc) from exc
@@ -116,14 +106,10 @@ class SqliteOutbox:
 
     def thread_parent_id(self, incident_key: str) -> str | None:
         try:
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT alert_id FROM outbox WHERE incident_key = ? AND kind = ? AND status = ? "
-                    "ORDER BY seq DESC LIMIT 1",
-                    (incident_key, AlertKind.FIRST.value, DELIVERED),
-                )
-                .fetchone()
+            row = self._db.fetchone(
+                "SELECT alert_id FROM outbox WHERE incident_key = ? AND kind = ? AND status = ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (incident_key, AlertKind.FIRST.value, DELIVERED),
             )
         except sqlite3.Error as exc:
             raise self._fail(f"SELECT thread parent of {incident_key!r}", exc) from exc
@@ -131,17 +117,13 @@ class SqliteOutbox:
 
     def dead_letters(self, limit: int = 100) -> list[tuple[Alert, str]]:
         """Permanently rejected alerts with the reason, newest last (for the CLI and the dashboard)."""
-        rows = (
-            self._db.connection()
-            .execute(
-                "SELECT alert_json, reason FROM outbox WHERE status = ? ORDER BY seq LIMIT ?", (DEAD, limit)
-            )
-            .fetchall()
+        rows = self._db.fetchall(
+            "SELECT alert_json, reason FROM outbox WHERE status = ? ORDER BY seq LIMIT ?", (DEAD, limit)
         )
         return [(alert_from_json(r[0]), r[1] or "") for r in rows]
 
     def counts(self) -> dict[str, int]:
-        rows = self._db.connection().execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall()
+        rows = self._db.fetchall("SELECT status, COUNT(*) FROM outbox GROUP BY status")
         return {PENDING: 0, DELIVERED: 0, DEAD: 0} | {r[0]: int(r[1]) for r in rows}
 
     def healthcheck(self) -> Health:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,14 +12,11 @@ import pytest
 
 from cali.stack import StackConfig, boto_client, down, up
 from cali.stack.config import repo_root
+from cali.stack.procs import free_port
 
 NODE_MODULES = repo_root() / ".local" / "node" / "node_modules"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stack_missing() -> str | None:

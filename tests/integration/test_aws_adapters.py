@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from cali.secrets import SecretError
 from cali.secrets.aws import SecretsManagerSecret
 from cali.secrets.env import EnvSecret
 from cali.sinks.s3_archive import ArchiveError, S3Archive
+from cali.stack.procs import free_port
 from cali.state import SEQUENCE_WIDTH, StateBackendError, StateTooLarge, VersionConflict
 from cali.state.dynamodb_checkpoints import DynamoDBCheckpoints
 from cali.state.dynamodb_state import DynamoDBState
@@ -46,10 +46,6 @@ SEQ_B = "49590338271490256608559692540925702759324208523137515618"
 ARRIVED = datetime(2026, 11, 26, 14, 3, 7, tzinfo=UTC)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 30.0) -> None:
@@ -72,7 +68,7 @@ def moto_url(tmp_path_factory):
     exe = Path(sys.executable).parent / "moto_server"
     if not exe.exists():
         pytest.skip(f"moto_server not found next to {sys.executable}: pip install 'moto[server]'")
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out,
@@ -181,7 +177,7 @@ def test_archive_errors_name_bucket_key_code_and_fix(aws):
 
 
 def test_archive_unreachable_endpoint_is_explained():
-    client = _client(f"http://127.0.0.1:{_free_port()}", "s3")
+    client = _client(f"http://127.0.0.1:{free_port()}", "s3")
     health = S3Archive(client, BUCKET).healthcheck()
     assert not health.ok and "reachable" in health.detail
 

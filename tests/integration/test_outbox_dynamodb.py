@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,6 +15,7 @@ import pytest
 from cali.core.alerts import Alert, AlertKind, Severity
 from cali.core.ports import DeliveryReceipt
 from cali.core.records import Level
+from cali.stack.procs import free_port
 from cali.state.dynamodb_outbox import DynamoDBOutbox, create_outbox_table
 
 pytestmark = pytest.mark.integration
@@ -25,10 +25,6 @@ MOTO = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "moto_server"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

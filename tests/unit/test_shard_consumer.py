@@ -92,12 +92,47 @@ def test_duplicates_dropped_by_event_id():
     assert c.status.duplicates == 1 and sum(len(b) for b in rec.batches) == 1
 
 
-def test_run_stops_and_flushes():
-    arch = MemoryArchive()
-    c = consumer(FakeShard([line(0)], closed=False), arch, flush_interval_s=1000)
-    stop = threading.Event()
-    stop.set()
-    assert c.run(stop) == "stopped"
+class StopAfter(threading.Event):
+    """A stop event that turns set after `n` checks (wait() never sleeps)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def is_set(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+    def wait(self, timeout=None) -> bool:
+        return self.is_set()
+
+
+def test_a_stop_flushes_what_is_buffered_and_checkpoints_it():
+    arch, cps = MemoryArchive(), MemoryCheckpoints()
+    c = consumer(FakeShard([line(0), line(1)], closed=False), arch, cps, flush_interval_s=1000)
+    assert c.run(StopAfter(2)) == "stopped"
+    (body,) = arch.objects.values()
+    assert len(decode_jsonl_gz(body)) == 2 and cps.get_checkpoint("s", "shardId-000000000000") == "101"
+
+
+def test_a_tracker_failure_resends_the_same_candidates_and_loses_nothing(monkeypatch):
+    import cali.service.shard_consumer as sc
+
+    monkeypatch.setattr(sc.random, "random", lambda: 0.0)
+    calls = []
+
+    def flaky_send(candidates):
+        calls.append([c.record.event_id for c in candidates])
+        if len(calls) == 1:
+            raise TimeoutError("tracker did not ack")
+
+    arch, cps = MemoryArchive(), MemoryCheckpoints()
+    c = consumer(FakeShard([line(0, "ERROR"), line(1), line(2, "WARN")], closed=True), arch, cps, send=flaky_send)
+    assert c.run(StopAfter(100)) == "shard_end"
+    assert len(calls) == 2 and calls[0] == calls[1] and len(calls[1]) == 2  # re-sent whole, not dropped
+    rows = [r for v in arch.objects.values() for r in decode_jsonl_gz(v)]
+    assert len(rows) == 3 and c.status.duplicates == 0
+    assert cps.get_checkpoint("s", "shardId-000000000000") == "102"
 
 
 class FlakyArchive(MemoryArchive):

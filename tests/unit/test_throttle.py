@@ -66,3 +66,37 @@ def test_bounded_keys_close_oldest_first():
     for i in range(3):
         book.ingest([cand(f"m{i} x", n=i), cand(f"m{i} x", n=i + 100)])
     assert len(book.throttler.windows) <= 2
+
+
+def test_a_repeat_after_the_window_expired_still_gets_the_summary_first():
+    clock = FakeClock(T0)
+    book = IncidentBook(clock, window_s=300)
+    book.ingest([cand(n=0)])
+    clock.advance(10)
+    book.ingest([cand(n=1)])
+    clock.advance(300)  # expired, and no tick ran in between
+    kinds = [a.kind for a in book.ingest([cand(n=2)])]
+    assert kinds == [AlertKind.SUMMARY, AlertKind.FIRST]
+
+
+def test_a_failed_outbox_write_rolls_the_tracker_back_so_the_retry_alerts():
+    import pytest
+
+    from cali.service.tracker import TrackerService
+    from tests.unit.fakes import MemoryOutbox, MemoryState
+
+    class FailOnce(MemoryOutbox):
+        failed = False
+
+        def enqueue(self, alerts):
+            if not self.failed:
+                self.failed = True
+                raise OSError("outbox unavailable")
+            super().enqueue(alerts)
+
+    outbox = FailOnce()
+    svc = TrackerService(IncidentBook(FakeClock(T0)), MemoryState(), outbox, "t")
+    with pytest.raises(OSError):
+        svc.ingest([cand(n=0)])
+    assert svc.ingest([cand(n=0)]) == 1  # the same candidate, retried by the reader: still a FIRST alert
+    assert [a.kind for a in outbox.pending(10)] == [AlertKind.FIRST]
