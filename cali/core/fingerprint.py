@@ -32,14 +32,23 @@ def exception_signature(stack: str | None) -> str:
     return lines[0].strip()[:MAX_HEAD_CHARS]
 
 
+_PLACEHOLDER = re.compile(r"<[a-z_]+>")
+
+
 def masked_head(record: LogRecord) -> str:
     return mask(record.message[:MAX_HEAD_CHARS])
 
 
+def _shape(masked: str) -> str:
+    # Which mask matched depends on the value ("77748719" is <num>, "5455b95a" is <id>), not on
+    # the message: for identity every placeholder is the same.
+    return _PLACEHOLDER.sub("<*>", masked)
+
+
 def fingerprint(record: LogRecord) -> str:
     h = hashlib.blake2b(digest_size=8)
-    for part in (record.service, record.level.value, masked_head(record),
-                 mask(exception_signature(record.stack))):
+    for part in (record.service, record.level.value, _shape(masked_head(record)),
+                 _shape(mask(exception_signature(record.stack)))):
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\x00")
     return h.hexdigest()

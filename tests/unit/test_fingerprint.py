@@ -39,3 +39,9 @@ def test_route_is_stable_and_in_range():
     fp = fingerprint(rec("x"))
     assert route(fp, 1) == 0
     assert 0 <= route(fp, 4) < 4 and route(fp, 4) == route(fp, 4)
+
+
+def test_the_kind_of_id_does_not_change_the_fingerprint():
+    # an all-digit id masks as <num>, a hex one as <id>: the same failure all the same
+    assert fingerprint(rec("payment call failed for request 77748719")) == \
+        fingerprint(rec("payment call failed for request 5455b95a"))
