@@ -47,9 +47,12 @@ test: install
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 bench: install
-	$(BIN)/python benchmarks/hot_path.py
+	$(BIN)/python benchmarks/hot_path.py --actor-records 200000
 	$(BIN)/python benchmarks/shipper_parsing.py
+	$(BIN)/python benchmarks/alert_latency.py
 	$(BIN)/python benchmarks/grouping.py
+	$(BIN)/python benchmarks/retrieval.py
+	$(BIN)/python benchmarks/serve_analyze.py
 
 stack-down:
 	$(BIN)/cali stack down || true
