@@ -192,7 +192,8 @@ def test_two_trackers_alert_each_incident_once(pipeline, slack):
     stop_pipeline(settings)
     # Everything the trackers created is in the outbox, delivered: exactly one alert per incident.
     counts = SqliteOutbox(settings.state.sqlite_dir / "outbox.db").counts()
-    assert counts == {"pending": 0, "delivered": len(WORDS), "dead": 0}, (counts, "\n".join(m["text"] for m in slack.messages()))
+    texts = "\n".join(m["text"] for m in slack.messages())
+    assert counts == {"pending": 0, "delivered": len(WORDS), "dead": 0}, (counts, texts)
     texts = [m["text"] for m in slack.messages()]
     assert len(texts) == len(WORDS) and {w for w in WORDS if any(w in t for t in texts)} == set(WORDS)
     assert len(trackers) == 2 and sum(t["alerts_sent"] for t in trackers) == len(WORDS)
