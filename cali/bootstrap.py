@@ -166,6 +166,13 @@ def init_ray(settings: Settings, *, num_cpus: float | None = None) -> Any:
                     runtime_env={"env_vars": LOOPBACK_ENV})
 
 
+def _llm(settings: Settings) -> Any:
+    from cali.llm.openai_chat import OpenAIChat
+
+    assert settings.analysis.llm is not None
+    return OpenAIChat.from_settings(settings.analysis.llm)
+
+
 def healthchecks(settings: Settings) -> list[Health]:
     """One check per configured external system, each bounded by the adapters' own timeouts."""
     checks: list[tuple[str, Callable[[], Any]]] = [
@@ -174,6 +181,8 @@ def healthchecks(settings: Settings) -> list[Health]:
         ("outbox", lambda: outbox(settings)), ("slack-secret", lambda: webhook_secret(settings)),
         ("slack", lambda: notifier(settings)),
     ]
+    if settings.analysis.llm is not None:
+        checks.append(("llm", lambda: _llm(settings)))
     out = []
     for name, build in checks:
         try:

@@ -262,3 +262,13 @@ def test_concurrency_is_bounded() -> None:
         peak = fake.peak_in_flight
     assert all(r.mode == "llm" for r in results)
     assert peak == 2
+
+
+def test_cali_health_checks_the_configured_llm() -> None:
+    from cali.bootstrap import healthchecks
+    from cali.config import Settings
+
+    with FakeOpenAI() as fake:
+        settings = Settings(analysis={"llm": {"base_url": fake.base_url, "model": "fake-model"}})
+        llm = next(h for h in healthchecks(settings) if h.name.startswith("llm"))
+    assert llm.ok, llm.detail
