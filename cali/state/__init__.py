@@ -181,6 +181,18 @@ def dynamodb_table_health(name: str, describe: Any, table: str, keys: dict[str, 
     return Health(name, True, f"table {table} ACTIVE")
 
 
+def describe_table(ddb: Any, table: str, hints: dict[str, str]) -> Any:
+    """A no-argument DescribeTable for dynamodb_table_health, raising StateBackendError with the hints."""
+
+    def describe() -> dict[str, Any]:
+        try:
+            return ddb.describe_table(TableName=table)["Table"]
+        except Exception as exc:  # ClientError/BotoCoreError, duck-typed as in aws_error
+            raise aws_error("DescribeTable", table, exc, hints) from exc
+
+    return describe
+
+
 def sqlite_health(name: str, path: Path, probe: Any) -> Any:
     """Opens the file and runs `probe()` (returns a short summary) - shared by the SQLite adapters."""
     from cali.core.ports import Health

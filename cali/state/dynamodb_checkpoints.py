@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cali.core.clock import SystemClock
 from cali.core.ports import Clock, Health
-from cali.state import aws_error, dynamodb_table_health, pad_sequence, shard_key, unpad_sequence
+from cali.state import aws_error, describe_table, dynamodb_table_health, pad_sequence, shard_key, unpad_sequence
 
 log = logging.getLogger(__name__)
 
@@ -115,15 +115,9 @@ class DynamoDBCheckpoints:
 
     def healthcheck(self) -> Health:
         """DescribeTable: exists, ACTIVE, keyed by its HASH key (S)."""
-
-        def describe() -> dict[str, Any]:
-            try:
-                return self._ddb.describe_table(TableName=self.table)["Table"]
-            except (ClientError, BotoCoreError) as exc:
-                raise aws_error("DescribeTable", self.table, exc, _HINTS) from exc
-
-        return dynamodb_table_health(f"dynamodb-checkpoints:{self.table}", describe, self.table, {HASH_KEY: "HASH"},
-                                     _CREATE)
+        describe = describe_table(self._ddb, self.table, _HINTS)
+        name = f"dynamodb-checkpoints:{self.table}"
+        return dynamodb_table_health(name, describe, self.table, {HASH_KEY: "HASH"}, _CREATE)
 
 
 def _code(exc: Exception) -> str | None:

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cali.core.clock import SystemClock
 from cali.core.ports import Clock, Health
-from cali.state import StateTooLarge, VersionConflict, aws_error, dynamodb_table_health, encode_state
+from cali.state import StateTooLarge, VersionConflict, aws_error, describe_table, dynamodb_table_health, encode_state
 
 DEFAULT_TABLE = "cali-state"
 HASH_KEY = "key"
@@ -113,15 +113,8 @@ class DynamoDBState:
 
     def healthcheck(self) -> Health:
         """DescribeTable: exists, ACTIVE, keyed by its HASH key (S)."""
-
-        def describe() -> dict[str, Any]:
-            try:
-                return self._ddb.describe_table(TableName=self.table)["Table"]
-            except (ClientError, BotoCoreError) as exc:
-                raise aws_error("DescribeTable", self.table, exc, _HINTS) from exc
-
-        return dynamodb_table_health(f"dynamodb-state:{self.table}", describe, self.table, {HASH_KEY: "HASH"},
-                                     _CREATE)
+        describe = describe_table(self._ddb, self.table, _HINTS)
+        return dynamodb_table_health(f"dynamodb-state:{self.table}", describe, self.table, {HASH_KEY: "HASH"}, _CREATE)
 
 
 __all__ = ["DEFAULT_TABLE", "MAX_BLOB_BYTES", "DynamoDBState"]
