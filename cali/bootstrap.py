@@ -206,8 +206,21 @@ def analysis_followup(settings: Settings, outbox: Any, clock: Any, on_queued: Ca
                             timeout_s=a.timeout_s, cache_ttl_s=a.cache_ttl_s)
 
 
-def grouper(settings: Settings, index: int = 0) -> Any:
-    from cali.core.incidents import MinerGrouper
+def service_groups(settings: Settings) -> Any:
+    """One template miner per service (cali.grouping), as every tracker and the batch job group."""
+    from cali.core.incidents import ServiceGroups
     from cali.grouping.miner import TemplateMiner
 
-    return MinerGrouper(TemplateMiner(), prefix=f"t{index}." if settings.alerting.trackers > 1 else "")
+    return ServiceGroups(TemplateMiner, TemplateMiner.from_state)
+
+
+def worker_id(settings: Settings) -> str:
+    """The lease owner for this pipeline: the setting, else host, namespace and the Ray cluster's GCS."""
+    if settings.pipeline.worker_id:
+        return settings.pipeline.worker_id
+    import socket
+
+    import ray
+
+    gcs = ray.get_runtime_context().gcs_address if ray.is_initialized() else "no-ray"
+    return f"{socket.gethostname()}:{settings.ray.namespace}:{gcs}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -48,6 +49,9 @@ class ArchiveSettings(_Section):
     # Records buffer this long before one archive object is written and the shard checkpointed.
     flush_interval_s: float = Field(1.0, gt=0)
     flush_max_records: int = Field(5_000, ge=1)
+    # Rows a reader keeps while S3 or the checkpoint store is down; past it alerting goes on and the
+    # rows are read from Kinesis again once the archive is back (docs/contracts.md).
+    max_pending_mb: float = Field(128.0, gt=0)
 
 
 class StateSettings(_Section):
@@ -86,6 +90,9 @@ class AlertingSettings(_Section):
     trackers: int = Field(1, ge=1, le=64)
     services: dict[str, ServiceRuleSettings] = {}
     env: str | None = None
+    # Trackers unavailable this long (restarting, store down): the batch goes to the DLQ with the reason
+    # and the shard reads on, rather than stalling every shard behind one tracker.
+    send_give_up_s: float = Field(300.0, gt=0)
 
 
 class AnalysisSettings(_Section):
@@ -110,6 +117,17 @@ class RaySettings(_Section):
     alerter_cpus: float = Field(0.1, gt=0)
 
 
+class PipelineSettings(_Section):
+    # Who holds leases: one id per pipeline (Ray cluster). Two clusters on one stream (a RayService
+    # upgrade) must differ; default: <hostname>:<ray namespace>:<GCS address>.
+    worker_id: str | None = None
+    lease_ttl_s: float = Field(20.0, ge=3)  # a lease not renewed this long may be taken by another worker
+    # `cali run` gives up (exit 1) when the actors stay unreachable, or checkpoints do not move while
+    # records wait, for this long.
+    stall_s: float = Field(120.0, gt=0)
+    check_interval_s: float = Field(10.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALI_", env_nested_delimiter="__", extra="forbid",
                                       toml_file="cali.toml")
@@ -122,6 +140,7 @@ class Settings(BaseSettings):
     alerting: AlertingSettings = AlertingSettings()
     ray: RaySettings = RaySettings()
     analysis: AnalysisSettings = AnalysisSettings()
+    pipeline: PipelineSettings = PipelineSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -152,3 +171,61 @@ def local_settings(*, kinesis_endpoint: str, aws_endpoint: str, state_dir: Path,
     for section, values in extra.items():
         base.setdefault(section, {}).update(values)  # type: ignore[union-attr]
     return Settings.model_validate(base)
+
+
+# Secrets never travel as Ray actor arguments (they would sit in the GCS and in task specs): actors get
+# Settings without them and read each from its environment variable, which the driver exports before it
+# starts a local Ray (workers inherit it) and a cluster sets from its own Secret.
+SECRET_FIELDS: tuple[tuple[str, ...], ...] = (("aws", "access_key_id"), ("aws", "secret_access_key"),
+                                                ("slack", "webhook_url"), ("slack", "bot_token"),
+                                                ("analysis", "llm", "api_key"))
+
+
+def secret_env(path: tuple[str, ...]) -> str:
+    return "CALI_" + "__".join(p.upper() for p in path)
+
+
+def _walk(settings: Settings, path: tuple[str, ...]) -> tuple[BaseModel | None, str]:
+    node: object = settings
+    for part in path[:-1]:
+        node = getattr(node, part, None)
+        if node is None:
+            return None, path[-1]
+    return node, path[-1]  # type: ignore[return-value]
+
+
+def without_secrets(settings: Settings) -> Settings:
+    """A copy with every secret removed, for actor arguments."""
+    out = settings.model_copy(deep=True)
+    for path in SECRET_FIELDS:
+        node, name = _walk(out, path)
+        if node is not None and getattr(node, name, None) is not None:
+            object.__setattr__(node, name, None)
+    return out
+
+
+def export_secrets(settings: Settings, environ: dict[str, str]) -> list[str]:
+    """Puts each set secret into `environ` under its CALI_ variable (unless set); returns the names."""
+    names = []
+    for path in SECRET_FIELDS:
+        node, name = _walk(settings, path)
+        value = getattr(node, name, None) if node is not None else None
+        if isinstance(value, SecretStr):
+            environ.setdefault(secret_env(path), value.get_secret_value())
+            names.append(secret_env(path))
+    return names
+
+
+def with_secrets(settings: Settings, environ: dict[str, str] | os._Environ[str]) -> Settings:
+    """Inside an actor: the secrets back from its environment, where the settings do not carry them."""
+    out = settings
+    for path in SECRET_FIELDS:
+        value = environ.get(secret_env(path))
+        if not value:
+            continue
+        if out is settings:
+            out = settings.model_copy(deep=True)
+        node, name = _walk(out, path)
+        if node is not None and getattr(node, name, None) is None:
+            object.__setattr__(node, name, SecretStr(value))
+    return out

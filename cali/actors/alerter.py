@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
 import ray
 
 from cali import bootstrap
-from cali.config import Settings
+from cali.config import Settings, with_secrets
 from cali.notify.delivery import DeliveryLoop
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ IDLE_S = 0.5
 @ray.remote(max_concurrency=4)
 class Alerter:
     def __init__(self, settings: Settings) -> None:
+        settings = with_secrets(settings, os.environ)  # secrets come from this process's environment
         self._wake = threading.Event()
         self._stop = threading.Event()
         outbox, clock = bootstrap.outbox(settings), bootstrap.clock()

@@ -1,8 +1,9 @@
-"""IncidentTracker: groups alert-worthy records by incident, throttles, fills the outbox."""
+"""IncidentTracker: owns one partition of services (by lease), groups and throttles, fills the outbox."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -10,9 +11,12 @@ import ray
 
 from cali import bootstrap
 from cali.actors import names
-from cali.config import Settings
+from cali.config import Settings, with_secrets
 from cali.core.incidents import Candidate, IncidentBook
+from cali.core.ports import Unavailable
+from cali.service.leases import LeaseHolder, LeaseTaker
 from cali.service.tracker import TrackerService
+from cali.state import StateBackendError
 
 TICK_S = 1.0
 log = logging.getLogger(__name__)
@@ -20,17 +24,51 @@ log = logging.getLogger(__name__)
 
 @ray.remote(max_concurrency=4)
 class IncidentTracker:
+    """Only the holder of the partition's lease counts its services: with two clusters on one stream (an
+    upgrade), the second cluster's tracker waits until the first hands the lease over or lets it expire."""
+
     def __init__(self, settings: Settings, index: int) -> None:
+        settings = with_secrets(settings, os.environ)
         self.settings, self.index = settings, index
-        n = settings.alerting.trackers
-        book = IncidentBook(bootstrap.clock(), grouper=bootstrap.grouper(settings, index),
-                            window_s=settings.alerting.window_s)
+        self.stream = settings.kinesis.stream
+        self.partition = names.tracker_partition(index)
+        clock = bootstrap.clock()
+        book = IncidentBook(clock, groups=bootstrap.service_groups(settings), window_s=settings.alerting.window_s)
         self.service = TrackerService(book, bootstrap.state_store(settings), bootstrap.outbox(settings),
-                                      state_key=f"tracker/{index}-of-{n}", on_alerts=self._nudge)
-        self.restored = self.service.restore()
+                                      scope=f"tracker/{self.stream}/{index}", on_alerts=self._nudge)
+        self.leases = bootstrap.checkpoints(settings)
+        self.owner = bootstrap.worker_id(settings)
+        self.taker = LeaseTaker(self.leases, self.stream, self.owner, settings.pipeline.lease_ttl_s, clock)
+        self.lease: LeaseHolder | None = None
+        self.restored = 0
         self._alerter: Any = None
         self._stop = threading.Event()
+        self._ready = threading.Event()
+        threading.Thread(target=self._hold, name="tracker-lease", daemon=True).start()
         threading.Thread(target=self._ticker, name="tracker-tick", daemon=True).start()
+
+    def _hold(self) -> None:
+        """Takes the partition's lease (waiting for another cluster to let go), loads its state, renews it."""
+        ttl = self.settings.pipeline.lease_ttl_s
+        while not self._stop.is_set():
+            if self.lease is None or self.lease.lost.is_set():
+                self._ready.clear()
+                try:
+                    taken = self.taker.try_take(self.partition)
+                    if taken is not None:
+                        lease = LeaseHolder(self.leases, self.stream, self.partition, self.owner, taken.counter,
+                                            ttl, bootstrap.clock())
+                        self.restored = self.service.restore()
+                        self.lease = lease
+                        self._ready.set()
+                        log.info("tracker %d holds %s (%d state items)", self.index, self.partition, self.restored)
+                except Exception as exc:  # the lease table or state store is down: try again
+                    log.warning("tracker %d cannot take %s yet: %s", self.index, self.partition, exc)
+            elif self.lease is not None:
+                self.lease.renew()
+                if self.lease.lost.is_set():
+                    self._ready.clear()
+            self._stop.wait(ttl / 3 if self._ready.is_set() else min(1.0, ttl / 3))
 
     def _nudge(self) -> None:
         try:
@@ -42,16 +80,34 @@ class IncidentTracker:
 
     def _ticker(self) -> None:
         while not self._stop.wait(TICK_S):
+            if not self._ready.is_set():
+                continue
             try:
                 self.service.tick()
             except Exception as exc:  # the state is rolled back; the next tick tries again
                 log.warning("tracker %d tick failed: %s", self.index, exc)
 
-    def ingest(self, candidates: list[Candidate]) -> int:
-        return self.service.ingest(candidates)
+    def ingest(self, candidates: list[Candidate]) -> list[str]:
+        if not self._ready.is_set():
+            holder = self.taker.holder_of(self.partition) if self.lease is None else "nobody (renewal failed)"
+            raise Unavailable(f"tracker {self.index} does not hold {self.partition} yet (held by {holder})")
+        try:
+            return self.service.ingest(candidates)
+        except StateBackendError as exc:
+            if exc.retryable:
+                raise Unavailable(str(exc)) from exc
+            raise
+
+    def ready(self) -> bool:
+        return self._ready.is_set()
 
     def stats(self) -> dict[str, Any]:
-        return {"index": self.index, "restored": self.restored, **self.service.stats()}
+        return {"index": self.index, "restored": self.restored, "ready": self._ready.is_set(),
+                "owner": self.owner, **self.service.stats()}
 
     def stop(self) -> None:
+        """Stops ticking and hands the partition over (its state is committed after every batch)."""
         self._stop.set()
+        self._ready.clear()
+        if self.lease is not None:
+            self.lease.release()

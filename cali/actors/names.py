@@ -10,3 +10,8 @@ def shard_reader(shard_id: str) -> str:
 
 def tracker(index: int) -> str:
     return f"incident-tracker:{index}"
+
+
+def tracker_partition(index: int) -> str:
+    """The lease-table row of tracker partition `index` (beside the shards: "~" is not in a shard id)."""
+    return f"~tracker-{index}"

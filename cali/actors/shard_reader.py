@@ -1,39 +1,59 @@
-"""ShardReader: one per open Kinesis shard; the hot path."""
+"""ShardReader: one per leased Kinesis shard; the hot path."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
-import time
 from typing import Any
 
 import ray
 
 from cali import bootstrap
 from cali.actors import names
-from cali.config import Settings
+from cali.config import Settings, with_secrets
 from cali.core.fingerprint import route
 from cali.core.incidents import Candidate
+from cali.core.ports import Rejected, Unavailable
+from cali.service.leases import LeaseHolder
 from cali.service.shard_consumer import ConsumerOptions, ShardConsumer
 
 log = logging.getLogger(__name__)
+ACK_TIMEOUT_S = 30.0
 
 
 @ray.remote(max_concurrency=4)  # run() loops in one thread; status()/stop() answer from others
 class ShardReader:
-    def __init__(self, settings: Settings, shard_id: str) -> None:
+    def __init__(self, settings: Settings, shard_id: str, is_child: bool = False) -> None:
+        settings = with_secrets(settings, os.environ)
         self.settings, self.shard_id = settings, shard_id
+        self.owner = bootstrap.worker_id(settings)
         self._stop = threading.Event()
         self._trackers: list[Any] | None = None
-        k, a = settings.kinesis, settings.archive
+        k, a, p = settings.kinesis, settings.archive, settings.pipeline
+        clock = bootstrap.clock()
+        self.checkpoints = bootstrap.checkpoints(settings)
         self.consumer = ShardConsumer(
-            stream=k.stream, shard_id=shard_id, owner=names.shard_reader(shard_id),
-            source=bootstrap.kinesis_source(settings), archive=bootstrap.archive(settings),
-            checkpoints=bootstrap.checkpoints(settings), state=bootstrap.state_store(settings),
-            send=self._send, clock=bootstrap.clock(), alert_filter=bootstrap.alert_filter(settings),
+            stream=k.stream, shard_id=shard_id, owner=self.owner, source=bootstrap.kinesis_source(settings),
+            archive=bootstrap.archive(settings), checkpoints=self.checkpoints,
+            state=bootstrap.state_store(settings), send=self._send, clock=clock,
+            alert_filter=bootstrap.alert_filter(settings), is_child=is_child,
             options=ConsumerOptions(start=k.start, start_timestamp=k.start_timestamp,
                                     poll_interval_s=k.poll_interval_s, max_records=k.max_records,
-                                    flush_interval_s=a.flush_interval_s, flush_max_records=a.flush_max_records))
+                                    flush_interval_s=a.flush_interval_s, flush_max_records=a.flush_max_records,
+                                    max_pending_bytes=int(a.max_pending_mb * 1024 * 1024),
+                                    send_give_up_s=settings.alerting.send_give_up_s))
+        self.consumer.status.owner = self.owner
+        # The supervisor took the lease for this worker; a reader restarted by Ray takes it again here,
+        # with whatever counter it has now (it is still ours unless another worker took it meanwhile).
+        lease = self.checkpoints.get_lease(k.stream, shard_id)
+        taken = self.checkpoints.take_lease(k.stream, shard_id, self.owner, lease.counter) \
+            if lease.owner in (None, self.owner) else None
+        self.lease = LeaseHolder(self.checkpoints, k.stream, shard_id, self.owner, taken.counter if taken else 0,
+                                 p.lease_ttl_s, clock)
+        if taken is None:
+            self.lease.lost.set()
+        self.consumer.lost = self.lease.lost
 
     def _tracker_handles(self) -> list[Any]:
         if self._trackers is None:
@@ -42,27 +62,43 @@ class ShardReader:
                               for i in range(self.settings.alerting.trackers)]
         return self._trackers
 
-    def _send(self, candidates: list[Candidate]) -> None:
-        """Routes by fingerprint and waits for every tracker's ack; retries, never drops."""
-        delay = 0.1
-        while True:
+    def _send(self, candidates: list[Candidate]) -> list[Any]:
+        """Routes by service (the tracker that owns it), waits for every ack; keys in candidate order."""
+        try:
             trackers = self._tracker_handles()
-            batches: dict[int, list[Candidate]] = {}
-            for c in candidates:
-                batches.setdefault(route(c.fingerprint, len(trackers)), []).append(c)
-            try:
-                ray.get([trackers[i].ingest.remote(b) for i, b in batches.items()], timeout=30)
-                return
-            except (ray.exceptions.RayError, ValueError) as exc:
-                if self._stop.is_set():
-                    raise
-                log.warning("tracker ack failed for %s (%s); retrying in %.1fs", self.shard_id, exc, delay)
-                self._trackers = None
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        except ValueError as exc:  # a tracker is not registered (yet): Ray restarts it
+            self._trackers = None
+            raise Unavailable(f"tracker not found: {exc}") from exc
+        slots: dict[int, list[int]] = {}
+        for i, c in enumerate(candidates):
+            slots.setdefault(route(c.record.service, len(trackers)), []).append(i)
+        refs = {t: trackers[t].ingest.remote([candidates[i] for i in idx]) for t, idx in slots.items()}
+        keys: list[Any] = [None] * len(candidates)
+        try:
+            for t, ref in refs.items():
+                for i, key in zip(slots[t], ray.get(ref, timeout=ACK_TIMEOUT_S), strict=True):
+                    keys[i] = key
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, Unavailable):
+                raise Unavailable(str(cause)) from exc
+            raise Rejected(f"tracker failed on this batch: {type(cause).__name__}: {cause}") from exc
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError, ray.exceptions.RayError) as exc:
+            self._trackers = None
+            raise Unavailable(f"tracker did not answer: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        return keys
 
     def run(self) -> str:
-        return self.consumer.run(self._stop)
+        if self.lease.lost.is_set():
+            return "lease_lost"
+        keeper = threading.Thread(target=self.lease.keep, args=(self._stop,), name="lease", daemon=True)
+        keeper.start()
+        outcome = self.consumer.run(self._stop)
+        if outcome in ("stopped", "shard_end"):
+            self._stop.set()
+            keeper.join(timeout=5)
+            self.lease.release()  # graceful hand-off: the next worker need not wait for expiry
+        return outcome
 
     def stop(self) -> None:
         self._stop.set()

@@ -31,6 +31,10 @@ class DeadLetterReason(StrEnum):
     NOT_AN_OBJECT = "not_an_object"
     SCHEMA = "schema"
     OVERSIZED = "oversized"
+    # Valid records the trackers failed on (after bounded retries): archived as usual, and kept here
+    # with the error so they can be inspected and replayed; they were not counted in any incident.
+    ALERTING_REJECTED = "alerting_rejected"
+    ALERTING_UNAVAILABLE = "alerting_unavailable"
 
 
 DLQ_REASONS = frozenset(r.value for r in DeadLetterReason)

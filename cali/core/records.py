@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, NotRequired
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import TypedDict
 
 MAX_MESSAGE_CHARS = 32_768
 MAX_STACK_CHARS = 65_536
+MAX_EVENT_ID_CHARS = 128
 
 
 class Level(StrEnum):
@@ -42,25 +52,43 @@ _LEVEL_ALIASES: dict[str, Level] = {
     "c": Level.FATAL, "alert": Level.FATAL, "emerg": Level.FATAL, "emergency": Level.FATAL,
     "panic": Level.FATAL, "dpanic": Level.FATAL,
 }
-# pino's numeric levels; Python logging's numeric levels map by the same bands.
-_PINO_LEVELS = {10: Level.TRACE, 20: Level.DEBUG, 30: Level.INFO, 40: Level.WARN, 50: Level.ERROR,
-                60: Level.FATAL}
 
 
-def parse_level(value: Any) -> Level:
+class LevelScheme(StrEnum):
+    """What a numeric level means depends on who wrote it, which the key it came in tells."""
+
+    PINO = "pino"  # pino and bunyan `level`: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal
+    PYTHON = "python"  # Python logging `levelno`: 10 DEBUG, 20 INFO, 30 WARNING, 40 ERROR, 50 CRITICAL
+    OTEL = "otel"  # OpenTelemetry SeverityNumber: 1-4 TRACE ... 17-20 ERROR, 21-24 FATAL
+
+
+# Lower bounds of each band, highest first: a level between two named ones (Python's custom 25 or 45,
+# pino's custom 35) belongs to the band below it, as both libraries compare levels numerically.
+_BANDS: dict[LevelScheme, tuple[tuple[int, Level], ...]] = {
+    LevelScheme.PINO: ((60, Level.FATAL), (50, Level.ERROR), (40, Level.WARN), (30, Level.INFO),
+                       (20, Level.DEBUG), (0, Level.TRACE)),
+    LevelScheme.PYTHON: ((50, Level.FATAL), (40, Level.ERROR), (30, Level.WARN), (20, Level.INFO),
+                         (10, Level.DEBUG), (0, Level.TRACE)),
+    LevelScheme.OTEL: ((21, Level.FATAL), (17, Level.ERROR), (13, Level.WARN), (9, Level.INFO),
+                       (5, Level.DEBUG), (1, Level.TRACE)),
+}
+
+
+def parse_level(value: Any, scheme: LevelScheme = LevelScheme.PINO) -> Level:
     if isinstance(value, Level):
         return value
     if isinstance(value, bool):
         raise ValueError(f"level must be a name or number, got {value!r}")
     if isinstance(value, int | float):
         n = int(value)
-        if n in _PINO_LEVELS:
-            return _PINO_LEVELS[n]
-        raise ValueError(f"unknown numeric level {value!r} (pino uses 10,20,30,40,50,60)")
+        for floor, level in _BANDS[scheme]:
+            if n >= floor:
+                return level
+        raise ValueError(f"numeric level {value!r} is below every {scheme.value} level")
     if isinstance(value, str):
         key = value.strip().lower()
         if key.isdigit():
-            return parse_level(int(key))
+            return parse_level(int(key), scheme)
         if key.upper() in Level.__members__:
             return Level[key.upper()]
         if key in _LEVEL_ALIASES:
@@ -68,19 +96,16 @@ def parse_level(value: Any) -> Level:
     raise ValueError(f"unknown level {value!r}; expected one of {', '.join(Level)} or a common alias")
 
 
-# logback "2026-11-26 12:00:00.123", Python logging "2026-11-26 12:00:00,123",
-# nginx "2026/11/26 12:00:00", access-log "26/Nov/2026:12:00:00 +0000".
+# nginx "2026/11/26 12:00:00", access-log "26/Nov/2026:12:00:00 +0000", Tomcat, java.util.logging.
+# ISO-8601 and logback/Python logging ("2026-11-26 12:00:00,123") are read by datetime.fromisoformat.
 _LOCAL_FORMATS = (
-    "%Y-%m-%d %H:%M:%S,%f",
-    "%Y-%m-%d %H:%M:%S.%f",
-    "%Y-%m-%d %H:%M:%S",
     "%Y/%m/%d %H:%M:%S",
     "%d/%b/%Y:%H:%M:%S %z",
     "%d-%b-%Y %H:%M:%S.%f",
     "%b %d, %Y %I:%M:%S %p",
 )
 _EPOCH_MS_FROM = 10**11  # a number above this is epoch ms: 10**11 s is the year 5138
-_COMMA_FRACTION = re.compile(r"(\d{2}:\d{2}:\d{2}),(\d+)")
+_fromiso = datetime.fromisoformat
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -88,13 +113,9 @@ def parse_timestamp(value: Any) -> datetime:
     kind = type(value)
     if kind is str:
         dt = _from_string(value.strip())
-    elif kind is datetime:
+    elif kind is datetime or isinstance(value, datetime):
         dt = value
-    elif kind is int or kind is float:
-        dt = _from_epoch(float(value))
-    elif isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
+    elif (kind is int or kind is float or isinstance(value, int | float)) and kind is not bool:
         dt = _from_epoch(float(value))
     else:
         raise ValueError(f"timestamp must be a string or number, got {kind.__name__}")
@@ -117,7 +138,7 @@ def _from_string(s: str) -> datetime:
         raise ValueError("timestamp is empty")
     if s[0].isdigit() and len(s) >= 10 and s[4] == "-":  # ISO-8601 and logback/Python logging, the usual case
         try:
-            return datetime.fromisoformat(_COMMA_FRACTION.sub(r"\1.\2", s) if "," in s else s)
+            return _fromiso(s)
         except ValueError:
             pass
     try:
@@ -133,6 +154,14 @@ def _from_string(s: str) -> datetime:
 
 
 Scalar = str | int | float | bool | None
+# One definition of each constraint, shared by the model (one record) and the row adapter (a batch).
+Service = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/@-]+$")]
+Message = Annotated[str, StringConstraints(max_length=MAX_MESSAGE_CHARS)]
+Stack = Annotated[str, StringConstraints(max_length=MAX_STACK_CHARS)]
+Host = Annotated[str, StringConstraints(max_length=255)]
+Id = Annotated[str, StringConstraints(max_length=128)]
+Env = Annotated[str, StringConstraints(max_length=64)]
+EventId = Annotated[str, StringConstraints(max_length=MAX_EVENT_ID_CHARS)]
 
 
 class LogRecord(BaseModel):
@@ -142,23 +171,24 @@ class LogRecord(BaseModel):
 
     timestamp: datetime = Field(description="Event time, timezone-aware UTC.")
     level: Level
-    service: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/@-]+$")
-    message: str = Field(max_length=MAX_MESSAGE_CHARS)
-    stack: str | None = Field(default=None, max_length=MAX_STACK_CHARS)
-    host: str | None = Field(default=None, max_length=255)
-    trace_id: str | None = Field(default=None, max_length=128)
-    span_id: str | None = Field(default=None, max_length=128)
-    env: str | None = Field(default=None, max_length=64)
+    service: Service
+    message: Message
+    stack: Stack | None = None
+    host: Host | None = None
+    trace_id: Id | None = None
+    span_id: Id | None = None
+    env: Env | None = None
     attributes: dict[str, Scalar] = Field(default_factory=dict)
-    event_id: str = Field(default="", max_length=128,
-                          description="As given, else a hash of timestamp, service, host, message, stack.")
+    event_id: EventId = Field(default="", description=(
+        "Assigned by the consumer from where the record entered the stream (shard, sequence number, line "
+        "in the Kinesis record): a replay of the same record gets the same id, two records never share one. "
+        "A field the application logged as event_id stays in attributes."))
+    incident_key: str | None = Field(default=None, max_length=512, description=(
+        "service|level|group of the incident the tracker counted this record in (alert-worthy records only)."))
 
     @model_validator(mode="before")
     @classmethod
     def _prepare(cls, data: Any, info: ValidationInfo) -> Any:
-        # One Python pass per record (the hot path validates ~100k/s): parse the formats pydantic
-        # does not know, then let pydantic-core check the native types and constraints.
-        # normalize() has already done it for the dicts it returns.
         if not isinstance(data, dict) or info.context is PREPARED:
             return data
         return prepare_fields(dict(data))
@@ -173,14 +203,31 @@ class LogRecord(BaseModel):
     def _lv(cls, v: Any) -> Level:
         return v if type(v) is Level else parse_level(v)
 
-    def identity_hash(self) -> str:
-        return _identity(self.__dict__)
-
     @property
     def is_alertable_level(self) -> bool:
         return self.level.rank >= Level.WARN.rank
 
 
+class RecordRow(TypedDict):
+    """A LogRecord as a plain dict: the consumer validates whole batches of these in one compiled call."""
+
+    timestamp: datetime
+    level: Level
+    service: Service
+    message: Message
+    stack: NotRequired[Stack | None]
+    host: NotRequired[Host | None]
+    trace_id: NotRequired[Id | None]
+    span_id: NotRequired[Id | None]
+    env: NotRequired[Env | None]
+    attributes: NotRequired[dict[str, Scalar]]
+    event_id: EventId
+
+
+ROWS: TypeAdapter[list[RecordRow]] = TypeAdapter(list[RecordRow])
+
+# Validation context meaning "this dict came from normalize()": fields are already in native form.
+PREPARED: dict[str, bool] = {"prepared": True}
 _BLANK_IS_NONE = ("host", "trace_id", "span_id", "env", "stack")
 _LEVEL_FAST: dict[str, Level] = {}
 for _alias, _lv in list(_LEVEL_ALIASES.items()) + [(m.value.lower(), m) for m in Level]:
@@ -188,19 +235,30 @@ for _alias, _lv in list(_LEVEL_ALIASES.items()) + [(m.value.lower(), m) for m in
         _LEVEL_FAST.setdefault(_form, _lv)
 
 
-# Validation context meaning "this dict came from normalize()": fields are already in native form.
-PREPARED: dict[str, bool] = {"prepared": True}
+def prepare_fields(d: dict[str, Any], scheme: LevelScheme = LevelScheme.PINO,
+                   blankable: tuple[str, ...] = _BLANK_IS_NONE) -> dict[str, Any]:
+    """Parses timestamp and level, blanks to None, splits a multiline message; in place.
 
-
-def prepare_fields(d: dict[str, Any]) -> dict[str, Any]:
-    """Parses timestamp and level, blanks to None, splits a multiline message, fills event_id; in place.
-
-    A value that does not parse stays as it is, so the field validator reports it against its field.
+    A value that does not parse stays as it is, so validation reports it against its field.
     """
     ts = d.get("timestamp")
     if ts is not None and (type(ts) is not datetime or ts.tzinfo is not UTC):
-        try:  # noqa: SIM105 - contextlib.suppress costs ~1 us a record on the hot path
-            d["timestamp"] = parse_timestamp(ts)
+        try:
+            if type(ts) is str and ts[:1].isdigit() and ts[4:5] == "-":
+                try:  # the usual case, ISO-8601 or logback/Python logging: one C call
+                    parsed = _fromiso(ts)
+                    if parsed.tzinfo is None:
+                        # Naive means UTC (the shippers run in UTC); parsing again with the offset costs a
+                        # quarter of datetime.replace(tzinfo=...), which is slow on CPython 3.11.
+                        parsed = _fromiso(ts + "+00:00")
+                    ts = parsed
+                except ValueError:
+                    ts = parse_timestamp(ts)
+            else:
+                ts = parse_timestamp(ts)
+            if ts.tzinfo is not UTC:
+                ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+            d["timestamp"] = ts
         except ValueError:
             pass
     lv = d.get("level")
@@ -210,37 +268,31 @@ def prepare_fields(d: dict[str, Any]) -> dict[str, Any]:
             d["level"] = fast
         else:
             try:  # noqa: SIM105 - as above
-                d["level"] = parse_level(lv)
+                d["level"] = parse_level(lv, scheme)
             except ValueError:
                 pass
-    for key in _BLANK_IS_NONE:
+    for key in blankable:
         v = d.get(key)
         # logback prints "[svc,,]" when there is no trace: an empty id means "no id".
-        if type(v) is str and not v.strip():
+        if v == "" or (type(v) is str and v[:1].isspace() and not v.strip()):
             d[key] = None
     msg = d.get("message")
     # A joined multiline event arrives as one message; the first line is the message,
     # the rest is the stack, so both shippers and Fluent Bit give the same record.
-    if d.get("stack") is None and type(msg) is str and "\n" in msg:
+    if type(msg) is str and "\n" in msg and d.get("stack") is None:
         head, _, rest = msg.partition("\n")
         d["message"] = head.rstrip("\r")
         d["stack"] = rest.rstrip("\n") or None
-    if not d.get("event_id") and type(d.get("timestamp")) is datetime and type(d.get("level")) is Level:
-        d["event_id"] = _identity(d)
     return d
 
 
-def _identity(d: dict[str, Any]) -> str:
-    text = "\x00".join((d["timestamp"].isoformat(), d.get("service") or "", d.get("host") or "",
-                        d["level"].value, d.get("message") or "", d.get("stack") or ""))
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
 # Keys that shippers, Fluent Bit parsers and logging libraries use for the same field.
-# The first present alias wins; the others stay in attributes.
+# The first present alias wins; the others stay in attributes. An application's own `event_id` is
+# an attribute: CALI's event_id says where the record entered the stream.
 _ALIASES: dict[str, tuple[str, ...]] = {
     "timestamp": ("timestamp", "time", "ts", "@timestamp", "asctime", "date"),
-    "level": ("level", "severity", "levelname", "lvl", "loglevel", "log.level"),
+    "level": ("level", "severity", "levelname", "lvl", "loglevel", "log.level", "levelno", "level_number",
+              "severity_number", "SeverityNumber"),
     "message": ("message", "msg", "log"),
     "stack": ("stack", "stacktrace", "stack_trace", "exc_info", "exception", "error.stack"),
     "service": ("service", "service.name", "app", "application", "logger_service"),
@@ -248,37 +300,83 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "trace_id": ("trace_id", "traceId", "trace.id", "traceid"),
     "span_id": ("span_id", "spanId", "span.id", "spanid"),
     "env": ("env", "environment", "deployment.environment"),
-    "event_id": ("event_id", "eventId"),
 }
+_SCHEME_OF_KEY = {"levelno": LevelScheme.PYTHON, "level_number": LevelScheme.PYTHON,
+                  "severity_number": LevelScheme.OTEL, "SeverityNumber": LevelScheme.OTEL}
 # Fluent Bit's kinesis output stamps ingest time here; it is the fallback when a line has none.
 INGEST_TIME_KEY = "@ingested"
-_ALIAS_RANK: dict[str, tuple[str, int]] = {
-    alias: (field, rank) for field, aliases in _ALIASES.items() for rank, alias in enumerate(aliases)}
-# Keys consumed by normalize() itself rather than kept as attributes.
-_STRUCTURAL = frozenset({INGEST_TIME_KEY})
+_FIELD_OF: dict[str, str] = {alias: f for f, aliases in _ALIASES.items() for alias in aliases}
+_ALIAS_RANK: dict[str, int] = {alias: rank for aliases in _ALIASES.values() for rank, alias in enumerate(aliases)}
+_NOT_SCALAR = (dict, list)
+_MAX_PLANS = 4096
+
+
+class _Plan:
+    """What to do with one layout of keys: records from one source share it, so it is worked out once."""
+
+    __slots__ = ("fields", "attrs", "simple", "scheme", "blankable")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        by_field: dict[str, list[str]] = {}
+        attrs = []
+        for key in keys:
+            f = _FIELD_OF.get(key)
+            if f is None:
+                if key != INGEST_TIME_KEY:
+                    attrs.append(key)
+            else:
+                by_field.setdefault(f, []).append(key)
+        # Aliases of one field in rank order: the first non-null one wins, the others stay attributes.
+        self.fields = [(f, tuple(sorted(aliases, key=_ALIAS_RANK.__getitem__))) for f, aliases in by_field.items()]
+        self.attrs = tuple(attrs)
+        # The common layout: one alias per field, a timestamp and a level, nothing to derive.
+        self.simple = (all(len(a) == 1 for _, a in self.fields) and "timestamp" in by_field and "level" in by_field
+                       and "attributes" not in attrs and ("stack" in by_field or not {"err", "error"} & set(keys)))
+        self.blankable = tuple(f for f in _BLANK_IS_NONE if f in by_field)
+        self.scheme = _SCHEME_OF_KEY.get(by_field["level"][0], LevelScheme.PINO) if "level" in by_field \
+            else LevelScheme.PINO
+
+
+_PLANS: dict[tuple[str, ...], _Plan] = {}
 
 
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     """Maps shipper/Fluent Bit/library keys onto LogRecord fields; unknown scalars become attributes."""
-    get_alias = _ALIAS_RANK.get
+    keys = tuple(raw)
+    plan = _PLANS.get(keys)
+    if plan is None:
+        plan = _Plan(keys)
+        if len(_PLANS) < _MAX_PLANS:  # bounded: a producer inventing keys per line gets no cache
+            _PLANS[keys] = plan
+    if plan.simple:
+        out = {f: raw[a[0]] for f, a in plan.fields}
+        if out["timestamp"] is None or out["level"] is None:  # null: the general path has the fallbacks
+            return _normalize(raw, plan)
+        if plan.attrs:
+            attrs = {k: raw[k] for k in plan.attrs}
+            if dict in (types := {type(v) for v in attrs.values()}) or list in types:
+                attrs = {k: _scalar(v) for k, v in attrs.items()}
+            out["attributes"] = attrs
+        return prepare_fields(out, plan.scheme, plan.blankable)
+    return _normalize(raw, plan)
+
+
+def _normalize(raw: dict[str, Any], plan: _Plan) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    chosen: dict[str, tuple[int, str]] = {}
     attrs: dict[str, Any] = {}
-    for key, value in raw.items():
-        hit = get_alias(key)
-        if hit is not None and value is not None:
-            field, rank = hit
-            prev = chosen.get(field)
-            if prev is None or rank < prev[0]:
-                if prev is not None:  # a lower-priority alias seen first stays as an attribute
-                    attrs[prev[1]] = _scalar(raw[prev[1]])
-                chosen[field] = (rank, key)
-                out[field] = value
+    for f, aliases in plan.fields:
+        for key in aliases:
+            value = raw[key]
+            if value is None:
                 continue
+            if f in out:
+                attrs[key] = _scalar(value)
+            else:
+                out[f] = value
+    for key in plan.attrs:
+        value = raw[key]
         if key == "attributes" and isinstance(value, dict):
-            attrs = {**value, **attrs}
-        elif key in _STRUCTURAL:
-            continue
+            attrs = {**{k: _scalar(v) for k, v in value.items()}, **attrs}
         else:
             attrs[key] = _scalar(value)
     if "stack" not in out:
@@ -293,7 +391,7 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
         out["level"] = _level_from_http_status(raw["status"])
     if attrs:
         out["attributes"] = attrs
-    return prepare_fields(out)
+    return prepare_fields(out, plan.scheme)
 
 
 def from_wire(raw: dict[str, Any]) -> LogRecord:
@@ -314,23 +412,19 @@ def _level_from_http_status(status: Any) -> Level:
     return Level.ERROR if code >= 500 else Level.WARN if code >= 400 else Level.INFO
 
 
-def validation_reason(exc: ValidationError) -> str:
-    """One line naming each bad field and why, for DLQ entries and CLI errors."""
+def validation_reason(exc: ValidationError, *, skip: int = 0) -> str:
+    """One line naming each bad field and why, for DLQ entries and CLI errors (skip: leading loc parts)."""
     parts = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "record"
+        loc = ".".join(str(p) for p in err["loc"][skip:]) or "record"
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)
 
 
-def to_json_line(record: LogRecord) -> bytes:
-    """The archive's JSON for a record: orjson over the validated fields (3x model_dump_json)."""
-    return orjson.dumps(record.__dict__, option=orjson.OPT_UTC_Z)
+def to_json_line(record: LogRecord | dict[str, Any]) -> bytes:
+    """The archive's JSON for a record or a validated row (orjson: 3x model_dump_json)."""
+    return orjson.dumps(record if type(record) is dict else record.__dict__, option=orjson.OPT_UTC_Z)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-__all__ = ["LogRecord", "Level", "from_wire", "normalize", "parse_level", "parse_timestamp", "validation_reason",
-           "INGEST_TIME_KEY", "timedelta", "timezone", "utc_now"]
+__all__ = ["LogRecord", "Level", "LevelScheme", "RecordRow", "ROWS", "from_wire", "normalize", "parse_level",
+           "parse_timestamp", "validation_reason", "INGEST_TIME_KEY"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,10 +23,11 @@ class Window:
         return self.count - 1
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("opened_at", "first_seen", "last_seen"):
-            d[k] = d[k].isoformat() if d[k] else None
-        return d
+        # By hand: dataclasses.asdict deep-copies `info` (its stack), a third of a tracker's commit time.
+        return {"key": self.key, "opened_at": self.opened_at.isoformat(), "first_event_id": self.first_event_id,
+                "count": self.count, "first_seen": self.first_seen.isoformat() if self.first_seen else None,
+                "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+                "last_event_id": self.last_event_id, "info": self.info}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Window:
@@ -43,6 +44,7 @@ class Throttler:
         self.window = timedelta(seconds=window_s)
         self.max_keys = max_keys
         self.windows: dict[str, Window] = {}  # insertion order == opening order
+        self.last_closed: list[str] = []  # keys of every window the last close_due() closed
 
     def observe(self, key: str, event_id: str, event_time: datetime, now: datetime,
                 info: dict[str, Any] | None = None) -> tuple[bool, Window]:
@@ -63,14 +65,18 @@ class Throttler:
         """Closes every expired window (and the oldest ones past max_keys); returns those that
         suppressed repeats, which owe a summary."""
         closed: list[Window] = []
+        self.last_closed = []
         overflow = len(self.windows) - self.max_keys
         for key in list(self.windows):
             w = self.windows[key]
             if now - w.opened_at >= self.window or overflow > 0:
                 overflow -= 1
                 del self.windows[key]
+                self.last_closed.append(key)
                 if w.suppressed > 0:
                     closed.append(w)
+            else:
+                break  # windows are in opening order: the rest are younger
         return closed
 
     def next_due(self) -> datetime | None:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 from cali.grouping.masking import mask
 
 WILDCARD = "<*>"
-STATE_VERSION = 1
+STATE_VERSION = 2
 # Digits are always variables, so messages that differ only in their digits are one event: the
 # message with every run of digits shortened to "1" is a cache key that skips the regexes. (The
 # replaces shorten runs of up to 31 digits to one; longer runs just make a few more keys.)
@@ -193,27 +193,35 @@ class TemplateMiner:
 
     # -- persistence -------------------------------------------------------------------------
     def to_state(self) -> dict:
+        """{"meta": small, "groups": {id: {...}}}: a group's dict changes only when its template does."""
         return {
-            "version": STATE_VERSION,
-            "config": {k: getattr(self.config, k) for k in MinerConfig.__dataclass_fields__},
-            "next": self._next,
+            "meta": {"version": STATE_VERSION, "next": self._next,
+                     "config": {k: getattr(self.config, k) for k in MinerConfig.__dataclass_fields__}},
             # Least recently matched first, so a restore keeps the eviction order.
-            "groups": [[g.gid, g.tokens, g.size] for g in sorted(self._groups.values(), key=_age)],
+            "groups": {g.gid: {"tokens": g.tokens} for g in sorted(self._groups.values(), key=_age)},
         }
 
     @classmethod
     def from_state(cls, state: dict) -> TemplateMiner:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"miner state version {state.get('version')!r}, expected {STATE_VERSION}")
-        miner = cls(MinerConfig(**state["config"]))
-        miner._next = state["next"]
-        for gid, tokens, size in state["groups"]:
-            group = _Group(gid, list(tokens), size)
+        meta = state["meta"]
+        if meta.get("version") != STATE_VERSION:
+            raise ValueError(f"miner state version {meta.get('version')!r}, expected {STATE_VERSION}")
+        miner = cls(MinerConfig(**meta["config"]))
+        miner._next = meta["next"]
+        for gid, group_state in state["groups"].items():
+            group = _Group(gid, list(group_state["tokens"]))
             miner._groups[gid] = group
             miner._clock += 1
             group.seen = miner._clock
             miner._by_shape.setdefault(cls._shape(group.tokens), []).append(gid)
         return miner
+
+    def resolve(self, group_id: str) -> str:
+        """The canonical id of a group id this miner returned (ids are never merged here)."""
+        return group_id
+
+    def drain_merges(self) -> list[tuple[str, str]]:
+        return []
 
     def save(self, path: Path | str) -> None:
         # Write then rename, so a crash mid-save leaves the previous state intact.

@@ -16,7 +16,7 @@ MOTO_ACCOUNT = "123456789012"
 TABLES: dict[str, dict[str, Any]] = {
     # attribute -> (key type, attribute type)
     "checkpoint_table": {"shard_key": ("HASH", "S")},
-    "state_table": {"key": ("HASH", "S")},
+    "state_table": {"pk": ("HASH", "S"), "sk": ("RANGE", "S")},
     "outbox_table": {"pk": ("HASH", "S"), "seq": ("RANGE", "N")},
 }
 

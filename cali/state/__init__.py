@@ -58,11 +58,38 @@ class VersionConflict(Exception):
 
 
 class StateTooLarge(Exception):
-    """The state blob does not fit the backend's item limit even compressed."""
+    """A state document does not fit the backend's item limit: a bug in what is stored, never retried."""
 
 
 class StateBackendError(Exception):
-    """A call to the state backend failed; the message names the call, the table/file, the error and a fix."""
+    """A call to the state backend failed; the message names the call, the table/file, the error and a fix.
+
+    `retryable` says whether trying again can help (throttling, a lost connection, a busy lock) or not
+    (a missing table, a validation error): callers set a failing batch aside only in the second case.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+# The name under which a single document (save/load) is stored in its own scope.
+SINGLE = "#"
+# DynamoDB's item limit is 400 KB (409,600 bytes) counting attribute names and the other attributes;
+# 390 KB for the value leaves room for the keys (<= 2 KB), version and timestamps.
+MAX_ITEM_BYTES = 390 * 1024
+# DynamoDB error codes after which the same call can succeed.
+RETRYABLE_AWS_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "TransactionConflictException", "TransactionInProgressException",
+    "TransactionCanceledException", "LimitExceededException"})
+
+
+def check_item_size(scope: str, name: str, body: bytes) -> bytes:
+    if len(body) > MAX_ITEM_BYTES:
+        raise StateTooLarge(f"state item {scope}/{name} is {len(body):,} bytes of JSON, over the {MAX_ITEM_BYTES:,}"
+                            "-byte limit of one item; whatever writes it must bound its size")
+    return body
 
 
 def aws_error(operation: str, table: str, exc: Exception, hints: dict[str, str]) -> StateBackendError:
@@ -72,11 +99,13 @@ def aws_error(operation: str, table: str, exc: Exception, hints: dict[str, str])
         err = response.get("Error", {})
         code, message = str(err.get("Code", "?")), str(err.get("Message", exc))
         hint = hints.get(code, "see the AWS error code in the DynamoDB documentation; retrying may help")
+        retryable = code in RETRYABLE_AWS_CODES
     else:
         code, message = type(exc).__name__, str(exc)
         hint = "check that the DynamoDB endpoint is reachable (for the local stack: is moto server running?)"
+        retryable = True
     return StateBackendError(f"DynamoDB {operation} on table {table!r} failed: {code}: {message}. "
-                             f"{hint.format(table=table)}")
+                             f"{hint.format(table=table)}", retryable=retryable)
 
 
 class SqliteFile:
@@ -154,8 +183,9 @@ class SqliteFile:
             self._conn = self._pid = None
 
 
-__all__ = ["SEQUENCE_WIDTH", "SqliteFile", "StateBackendError", "StateTooLarge", "VersionConflict",
-           "aws_error", "encode_state", "pad_sequence", "shard_key", "unpad_sequence"]
+__all__ = ["MAX_ITEM_BYTES", "SEQUENCE_WIDTH", "SINGLE", "SqliteFile", "StateBackendError", "StateTooLarge",
+           "VersionConflict", "aws_error", "check_item_size", "encode_state", "pad_sequence", "shard_key",
+           "unpad_sequence"]
 
 
 def dynamodb_table_health(name: str, describe: Any, table: str, keys: dict[str, str], create_cmd: str) -> Any:

@@ -1,8 +1,9 @@
-"""StateStore on DynamoDB: JSON blobs by key (gzip beyond 390 KB) with an optimistic version."""
+"""StateStore on DynamoDB: JSON documents by (pk scope, sk name), written with TransactWriteItems."""
 
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -10,34 +11,45 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cali.core.clock import SystemClock
 from cali.core.ports import Clock, Health
-from cali.state import StateTooLarge, VersionConflict, aws_error, describe_table, dynamodb_table_health, encode_state
+from cali.state import (
+    MAX_ITEM_BYTES,
+    SINGLE,
+    StateTooLarge,
+    VersionConflict,
+    aws_error,
+    check_item_size,
+    describe_table,
+    dynamodb_table_health,
+    encode_state,
+)
 
 DEFAULT_TABLE = "cali-state"
-HASH_KEY = "key"
-# DynamoDB's item limit is 400 KB (409,600 bytes) counting attribute names and the other attributes;
-# 390 KB for the blob leaves room for the key (<= 2 KB), version and timestamps.
-MAX_BLOB_BYTES = 390 * 1024
+HASH_KEY, RANGE_KEY = "pk", "sk"
+# TransactWriteItems takes at most 100 actions and 4 MB; a commit larger than that goes in chunks.
+MAX_TRANSACT_ITEMS = 100
+MAX_TRANSACT_BYTES = 3_500_000
 
 _CREATE = ("aws dynamodb create-table --table-name {table} --attribute-definitions "
-           "AttributeName=key,AttributeType=S --key-schema AttributeName=key,KeyType=HASH "
-           "--billing-mode PAY_PER_REQUEST")
+           "AttributeName=pk,AttributeType=S AttributeName=sk,AttributeType=S --key-schema "
+           "AttributeName=pk,KeyType=HASH AttributeName=sk,KeyType=RANGE --billing-mode PAY_PER_REQUEST")
 _HINTS = {
     "ResourceNotFoundException": "the table does not exist: create it with " + _CREATE,
-    "AccessDeniedException": "grant dynamodb:GetItem/UpdateItem/DescribeTable on table {table}",
+    "AccessDeniedException": "grant dynamodb:GetItem/PutItem/UpdateItem/DeleteItem/Query/ConditionCheckItem/"
+                             "DescribeTable on table {table}",
     "UnrecognizedClientException": "check the AWS credentials used by the pipeline",
     "ProvisionedThroughputExceededException": "the table is throttled: raise its capacity or use on-demand",
-    "ValidationException": "the table's key schema must be HASH key (S): " + _CREATE,
+    "ValidationException": "the table's key schema must be HASH pk (S), RANGE sk (S): " + _CREATE,
 }
-# KEY and VALUE are DynamoDB reserved words: every name goes through a placeholder.
-_NAMES = {"#k": HASH_KEY, "#v": "value", "#gz": "value_gz", "#ver": "version", "#at": "updated_at"}
+# VALUE and others are DynamoDB reserved words: every name goes through a placeholder.
+_NAMES = {"#pk": HASH_KEY, "#v": "value", "#gz": "value_gz", "#ver": "version", "#at": "updated_at"}
 
 
 class DynamoDBState:
-    """State blobs in `table`. `client` is a boto3 DynamoDB client (low-level API).
+    """State documents in `table`. `client` is a boto3 DynamoDB client (low-level API).
 
-    Items: key, value (S, the JSON) or value_gz (B, gzip of the JSON when it exceeds 390 KB), version (N),
-    updated_at. `save(key, value)` always wins; `save(key, value, expected_version=n)` is conditional on
-    the stored version being n (0 = the key must not exist) and raises VersionConflict otherwise.
+    Items: pk (the scope, or the key of a single document), sk (the item's name; "#" for a single
+    document), value (S, the JSON) or value_gz (B, gzip of a single document over 390 KB), version (N),
+    updated_at. `save(key, value, expected_version=n)` is conditional on the stored version being n.
     """
 
     def __init__(self, client: Any, table: str = DEFAULT_TABLE, clock: Clock | None = None) -> None:
@@ -48,18 +60,20 @@ class DynamoDBState:
     def __repr__(self) -> str:
         return f"DynamoDBState(table={self.table!r})"
 
+    @staticmethod
+    def _key(pk: str, sk: str) -> dict[str, Any]:
+        return {HASH_KEY: {"S": pk}, RANGE_KEY: {"S": sk}}
+
     def load_versioned(self, key: str) -> tuple[dict[str, Any], int] | None:
         """GetItem with ConsistentRead: (value, version), or None if the key was never saved."""
         try:
-            item = self._ddb.get_item(TableName=self.table, Key={HASH_KEY: {"S": key}},
+            item = self._ddb.get_item(TableName=self.table, Key=self._key(key, SINGLE),
                                       ConsistentRead=True).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise aws_error("GetItem", self.table, exc, _HINTS) from exc
         if not item:
             return None
-        gz = item.get("value_gz")
-        raw = gzip.decompress(gz["B"]) if gz else item["value"]["S"].encode("utf-8")
-        return orjson.loads(raw), int(item["version"]["N"])
+        return _value(item), int(item["version"]["N"])
 
     def load(self, key: str) -> dict[str, Any] | None:
         found = self.load_versioned(key)
@@ -68,19 +82,18 @@ class DynamoDBState:
     def save(self, key: str, value: dict[str, Any], expected_version: int | None = None) -> int:
         """UpdateItem (conditional on version when expected_version is given); returns the new version."""
         body = encode_state(key, value)
-        if len(body) <= MAX_BLOB_BYTES:
+        if len(body) <= MAX_ITEM_BYTES:
             store, drop, val = "#v", "#gz", {"S": body.decode("utf-8")}
         else:
             packed = gzip.compress(body, compresslevel=6, mtime=0)
-            if len(packed) > MAX_BLOB_BYTES:
+            if len(packed) > MAX_ITEM_BYTES:
                 raise StateTooLarge(
                     f"state {key!r} is {len(body):,} bytes of JSON, {len(packed):,} gzipped: over the "
-                    f"{MAX_BLOB_BYTES:,}-byte limit of a DynamoDB item; trim it (keep fewer templates or "
-                    "groups) or store it in S3 and keep a pointer here")
+                    f"{MAX_ITEM_BYTES:,}-byte limit of a DynamoDB item; store it as a scope of small items")
             store, drop, val = "#gz", "#v", {"B": packed}
         args: dict[str, Any] = {
             "TableName": self.table,
-            "Key": {HASH_KEY: {"S": key}},
+            "Key": self._key(key, SINGLE),
             "UpdateExpression": f"SET {store} = :val, #ver = if_not_exists(#ver, :zero) + :one, #at = :now "
                                 f"REMOVE {drop}",
             "ExpressionAttributeNames": {n: _NAMES[n] for n in (store, drop, "#ver", "#at")},
@@ -90,8 +103,8 @@ class DynamoDBState:
         }
         if expected_version is not None:
             if expected_version == 0:
-                args["ConditionExpression"] = "attribute_not_exists(#k)"
-                args["ExpressionAttributeNames"]["#k"] = HASH_KEY
+                args["ConditionExpression"] = "attribute_not_exists(#pk)"
+                args["ExpressionAttributeNames"]["#pk"] = HASH_KEY
             else:
                 args["ConditionExpression"] = "#ver = :expected"
                 args["ExpressionAttributeValues"][":expected"] = {"N": str(int(expected_version))}
@@ -111,10 +124,68 @@ class DynamoDBState:
             raise aws_error("UpdateItem", self.table, exc, _HINTS) from exc
         return int(resp["Attributes"]["version"]["N"])
 
+    def load_scope(self, scope: str) -> dict[str, dict[str, Any]]:
+        """Query pk=scope (ConsistentRead, every page): the scope's items by name."""
+        out: dict[str, dict[str, Any]] = {}
+        args: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": "#pk = :pk",
+                                "ExpressionAttributeNames": {"#pk": HASH_KEY},
+                                "ExpressionAttributeValues": {":pk": {"S": scope}}, "ConsistentRead": True}
+        try:
+            while True:
+                page = self._ddb.query(**args)
+                for item in page.get("Items", []):
+                    name = item[RANGE_KEY]["S"]
+                    if name != SINGLE:
+                        out[name] = _value(item)
+                if "LastEvaluatedKey" not in page:
+                    return out
+                args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_error("Query", self.table, exc, _HINTS) from exc
+
+    def commit(self, scope: str, puts: Mapping[str, dict[str, Any]], deletes: Iterable[str] = ()) -> None:
+        """TransactWriteItems of Put/Delete actions: atomic up to 100 items and 3.5 MB, in order beyond.
+
+        Callers put what must land last (a tracker's watermarks) at the end of `puts`.
+        """
+        now = self._clock.now().isoformat()
+        actions: list[tuple[int, dict[str, Any]]] = []
+        names = set(puts)
+        for name in deletes:
+            if name not in names:
+                actions.append((64, {"Delete": {"TableName": self.table, "Key": self._key(scope, name)}}))
+        for name, value in puts.items():
+            body = check_item_size(scope, name, encode_state(f"{scope}/{name}", value))
+            item = {**self._key(scope, name), "value": {"S": body.decode("utf-8")}, "version": {"N": "1"},
+                    "updated_at": {"S": now}}
+            actions.append((len(body) + 128, {"Put": {"TableName": self.table, "Item": item}}))
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        for n, action in actions:
+            if chunk and (len(chunk) == MAX_TRANSACT_ITEMS or size + n > MAX_TRANSACT_BYTES):
+                self._transact(chunk)
+                chunk, size = [], 0
+            chunk.append(action)
+            size += n
+        if chunk:
+            self._transact(chunk)
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        try:
+            self._ddb.transact_write_items(TransactItems=items)
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_error("TransactWriteItems", self.table, exc, _HINTS) from exc
+
     def healthcheck(self) -> Health:
-        """DescribeTable: exists, ACTIVE, keyed by its HASH key (S)."""
+        """DescribeTable: exists, ACTIVE, keyed by HASH pk and RANGE sk."""
         describe = describe_table(self._ddb, self.table, _HINTS)
-        return dynamodb_table_health(f"dynamodb-state:{self.table}", describe, self.table, {HASH_KEY: "HASH"}, _CREATE)
+        return dynamodb_table_health(f"dynamodb-state:{self.table}", describe, self.table,
+                                     {HASH_KEY: "HASH", RANGE_KEY: "RANGE"}, _CREATE)
 
 
-__all__ = ["DEFAULT_TABLE", "MAX_BLOB_BYTES", "DynamoDBState"]
+def _value(item: dict[str, Any]) -> dict[str, Any]:
+    gz = item.get("value_gz")
+    return orjson.loads(gzip.decompress(gz["B"]) if gz else item["value"]["S"].encode("utf-8"))
+
+
+__all__ = ["DEFAULT_TABLE", "DynamoDBState"]

@@ -97,11 +97,11 @@ def _client(url: str, service: str):
 def aws(moto_url):
     clients = {name: _client(moto_url, name) for name in ("s3", "dynamodb", "secretsmanager")}
     clients["s3"].create_bucket(Bucket=BUCKET)
-    for table, key in ((CHECKPOINTS, "shard_key"), (STATE, "key")):
+    for table, keys in ((CHECKPOINTS, ("shard_key",)), (STATE, ("pk", "sk"))):
         clients["dynamodb"].create_table(
             TableName=table, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}])
+            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in zip(keys, ("HASH", "RANGE"), strict=False)],
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys])
     clients["secret_arn"] = clients["secretsmanager"].create_secret(Name=SECRET, SecretString=WEBHOOK)["ARN"]
     clients["url"] = moto_url
     return clients
@@ -190,8 +190,15 @@ def stream():
     return f"cali-logs-{uuid.uuid4().hex[:8]}"  # each test gets its own items
 
 
+def leased(cp, stream, shard="s1", owner="a"):
+    """Checkpoints are fenced by the lease: a writer holds it first."""
+    assert cp.take_lease(stream, shard, owner, cp.get_lease(stream, shard).counter) is not None
+    return cp
+
+
 def test_checkpoint_round_trip_and_item_layout(aws, stream):
-    cp = DynamoDBCheckpoints(aws["dynamodb"], CHECKPOINTS, clock=FakeClock())
+    cp = leased(DynamoDBCheckpoints(aws["dynamodb"], CHECKPOINTS, clock=FakeClock()), stream,
+                "shardId-000000000001", "shard-reader:1")
     assert cp.get_checkpoint(stream, "shardId-000000000001") is None
     assert cp.put_checkpoint(stream, "shardId-000000000001", SEQ_A, "shard-reader:1") is True
     assert cp.get_checkpoint(stream, "shardId-000000000001") == SEQ_A
@@ -199,22 +206,22 @@ def test_checkpoint_round_trip_and_item_layout(aws, stream):
                                     Key={"shard_key": {"S": f"{stream}/shardId-000000000001"}})["Item"]
     assert len(item["seq"]["S"]) == SEQUENCE_WIDTH and item["seq"]["S"].endswith(SEQ_A)
     assert item["sequence"]["S"] == SEQ_A
-    assert item["owner"]["S"] == "shard-reader:1"
+    assert item["owner"]["S"] == "shard-reader:1" and item["counter"]["N"] == "1"
     assert item["updated_at"]["S"] == "2026-01-01T00:00:00+00:00"
 
 
 def test_checkpoint_never_moves_backwards(aws, stream, caplog):
-    cp = DynamoDBCheckpoints(aws["dynamodb"], CHECKPOINTS)
+    cp = leased(DynamoDBCheckpoints(aws["dynamodb"], CHECKPOINTS), stream)
     assert cp.put_checkpoint(stream, "s1", SEQ_B, "a")
     with caplog.at_level(logging.WARNING, logger="cali.state.dynamodb_checkpoints"):
-        assert cp.put_checkpoint(stream, "s1", SEQ_A, "b") is False
+        assert cp.put_checkpoint(stream, "s1", SEQ_A, "a") is False
     assert "stale checkpoint ignored" in caplog.text and SEQ_B in caplog.text
     assert cp.put_checkpoint(stream, "s1", SEQ_B, "a") is False  # same value: no-op
     assert cp.get_checkpoint(stream, "s1") == SEQ_B
 
 
 def test_56_digit_sequences_order_as_numbers(aws, stream):
-    cp = DynamoDBCheckpoints(aws["dynamodb"], CHECKPOINTS)
+    cp = leased(DynamoDBCheckpoints(aws["dynamodb"], CHECKPOINTS), stream)
     seq_57 = "1" + "0" * 56
     assert seq_57 < "9" * 56  # unpadded, string order would get this wrong
     assert cp.put_checkpoint(stream, "s1", "9" * 56, "a")
@@ -226,15 +233,15 @@ def test_56_digit_sequences_order_as_numbers(aws, stream):
 
 
 def test_two_writers_interleaved(aws, stream):
-    # Two readers (separate clients) that both believe they own the shard, e.g. an old actor and its
-    # replacement: whatever order their writes land in, the checkpoint only moves forward.
-    a = DynamoDBCheckpoints(_client(aws["url"], "dynamodb"), CHECKPOINTS)
+    # Two clients of one lease holder (a reader and its restarted replacement): whatever order their
+    # writes land in, the checkpoint only moves forward.
+    a = leased(DynamoDBCheckpoints(_client(aws["url"], "dynamodb"), CHECKPOINTS), stream)
     b = DynamoDBCheckpoints(_client(aws["url"], "dynamodb"), CHECKPOINTS)
     seqs = [str(int(SEQ_A) + 1000 * i) for i in range(40)]
     order = random.Random(7).sample(seqs, len(seqs))
     high = 0
     for i, s in enumerate(order):
-        advanced = (a if i % 2 else b).put_checkpoint(stream, "s1", s, "a" if i % 2 else "b")
+        advanced = (a if i % 2 else b).put_checkpoint(stream, "s1", s, "a")
         assert advanced == (int(s) > high)
         high = max(high, int(s))
         assert int(a.get_checkpoint(stream, "s1")) == high
@@ -243,11 +250,12 @@ def test_two_writers_interleaved(aws, stream):
 
 def test_two_writers_concurrent(aws, stream):
     seqs = [str(int(SEQ_A) + i) for i in range(120)]
+    leased(DynamoDBCheckpoints(aws["dynamodb"], CHECKPOINTS), stream)
 
     def run(seed: int) -> None:
         cp = DynamoDBCheckpoints(_client(aws["url"], "dynamodb"), CHECKPOINTS)
         for s in random.Random(seed).sample(seqs, len(seqs)):
-            cp.put_checkpoint(stream, "s1", s, f"w{seed}")
+            cp.put_checkpoint(stream, "s1", s, "a")
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
     for t in threads:
@@ -258,7 +266,7 @@ def test_two_writers_concurrent(aws, stream):
 
 
 def test_shard_end(aws, stream):
-    cp = DynamoDBCheckpoints(aws["dynamodb"], CHECKPOINTS)
+    cp = leased(DynamoDBCheckpoints(aws["dynamodb"], CHECKPOINTS), stream)
     assert cp.is_shard_ended(stream, "s1") is False
     cp.put_checkpoint(stream, "s1", SEQ_A, "a")
     cp.mark_shard_end(stream, "s1")
@@ -267,6 +275,7 @@ def test_shard_end(aws, stream):
     assert cp.get_checkpoint(stream, "s1") == SEQ_A
     cp.mark_shard_end(stream, "empty")  # closed before anything was checkpointed
     assert cp.is_shard_ended(stream, "empty") and cp.get_checkpoint(stream, "empty") is None
+    leased(cp, stream, "empty")
     assert cp.put_checkpoint(stream, "empty", "1", "a")  # an item without seq still accepts one
 
 
@@ -278,7 +287,7 @@ def test_checkpoint_health_and_missing_table(aws):
     assert "aws dynamodb create-table --table-name cali-nope" in health.detail
     with pytest.raises(StateBackendError, match="GetItem on table 'cali-nope'"):
         missing.get_checkpoint("s", "x")
-    wrong = DynamoDBCheckpoints(aws["dynamodb"], STATE).healthcheck()  # keyed by `key`, not shard_key
+    wrong = DynamoDBCheckpoints(aws["dynamodb"], STATE).healthcheck()  # keyed by pk/sk, not shard_key
     assert not wrong.ok and "expected HASH shard_key" in wrong.detail
 
 
@@ -318,11 +327,11 @@ def test_large_state_is_gzipped_and_too_large_is_refused(aws):
     big = {"templates": [f"user <*> logged in from <*> attempt {i}" for i in range(12_000)]}
     assert len(orjson.dumps(big)) > 400_000
     assert st.save(key, big) == 1
-    item = aws["dynamodb"].get_item(TableName=STATE, Key={"key": {"S": key}})["Item"]
+    item = aws["dynamodb"].get_item(TableName=STATE, Key={"pk": {"S": key}, "sk": {"S": "#"}})["Item"]
     assert "value_gz" in item and "value" not in item
     assert st.load(key) == big
     assert st.save(key, {"small": True}) == 2  # back to a string attribute, the binary one removed
-    item = aws["dynamodb"].get_item(TableName=STATE, Key={"key": {"S": key}})["Item"]
+    item = aws["dynamodb"].get_item(TableName=STATE, Key={"pk": {"S": key}, "sk": {"S": "#"}})["Item"]
     assert "value" in item and "value_gz" not in item
     noise = {"blob": os.urandom(500_000).hex()}  # incompressible below the limit
     with pytest.raises(StateTooLarge, match="390 KB|399,360-byte limit"):

@@ -30,24 +30,31 @@ def db(tmp_path):
     return tmp_path / "state" / "cali.sqlite"
 
 
+def leased(cp, owner="a", shard=SHARD):
+    """Checkpoints are fenced by the lease: a writer holds it first."""
+    lease = cp.get_lease(STREAM, shard)
+    assert cp.take_lease(STREAM, shard, owner, lease.counter) is not None
+    return cp
+
+
 def test_checkpoint_round_trip_and_wal(db):
-    cp = SqliteCheckpoints(db, clock=FakeClock())
+    cp = leased(SqliteCheckpoints(db, clock=FakeClock()), "reader-a")
     assert cp.get_checkpoint(STREAM, SHARD) is None
     assert cp.put_checkpoint(STREAM, SHARD, SEQ_56, "reader-a") is True
     assert cp.get_checkpoint(STREAM, SHARD) == SEQ_56
     assert cp.get_checkpoint(STREAM, "shardId-000000000002") is None
     mode = sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
-    row = sqlite3.connect(db).execute("SELECT seq, owner, updated_at FROM checkpoints").fetchone()
+    row = sqlite3.connect(db).execute("SELECT seq, owner, updated_at FROM leases").fetchone()
     assert len(row[0]) == SEQUENCE_WIDTH
     assert row[1:] == ("reader-a", "2026-01-01T00:00:00+00:00")
 
 
 def test_checkpoint_never_moves_backwards(db, caplog):
-    cp = SqliteCheckpoints(db)
+    cp = leased(SqliteCheckpoints(db))
     assert cp.put_checkpoint(STREAM, SHARD, "100", "a")
     with caplog.at_level(logging.WARNING, logger="cali.state.sqlite_checkpoints"):
-        assert cp.put_checkpoint(STREAM, SHARD, "99", "b") is False
+        assert cp.put_checkpoint(STREAM, SHARD, "99", "a") is False
     assert "stale checkpoint ignored" in caplog.text and "99" in caplog.text
     assert cp.put_checkpoint(STREAM, SHARD, "100", "a") is False  # same value: a no-op, not a warning
     assert cp.get_checkpoint(STREAM, SHARD) == "100"
@@ -56,7 +63,7 @@ def test_checkpoint_never_moves_backwards(db, caplog):
 
 
 def test_long_sequences_compare_as_numbers(db):
-    cp = SqliteCheckpoints(db)
+    cp = leased(SqliteCheckpoints(db))
     assert SEQ_57 < "9" * 56  # as strings, the larger number sorts first
     assert cp.put_checkpoint(STREAM, SHARD, SEQ_57, "a")
     assert cp.put_checkpoint(STREAM, SHARD, "9" * 56, "a") is False
@@ -75,7 +82,9 @@ def test_shard_end(db):
     assert cp.is_shard_ended(STREAM, SHARD) is False
     cp.mark_shard_end(STREAM, "shardId-empty")  # a shard closed before any checkpoint
     assert cp.is_shard_ended(STREAM, "shardId-empty")
+    leased(cp, shard="shardId-empty")
     assert cp.put_checkpoint(STREAM, "shardId-empty", "5", "a")  # a row without seq still accepts one
+    leased(cp)
     cp.put_checkpoint(STREAM, SHARD, "42", "a")
     cp.mark_shard_end(STREAM, SHARD)
     cp.mark_shard_end(STREAM, SHARD)  # idempotent
@@ -86,6 +95,7 @@ def test_shard_end(db):
 
 def test_two_connections_racing_threads(db):
     writers = [SqliteCheckpoints(db, busy_timeout_s=10) for _ in range(2)]
+    leased(writers[0], "reader")
     seqs = [str(10**55 + i) for i in range(200)]
     chunks = [random.Random(n).sample(seqs, len(seqs)) for n in range(2)]
 
@@ -93,8 +103,8 @@ def test_two_connections_racing_threads(db):
         for s in chunk:
             cp.put_checkpoint(STREAM, SHARD, s, owner)
 
-    threads = [threading.Thread(target=run, args=(w, c, f"t{i}"))
-               for i, (w, c) in enumerate(zip(writers, chunks, strict=True))]
+    # Two connections of one lease holder (a reader's flusher and its restart, say) race on the same row.
+    threads = [threading.Thread(target=run, args=(w, c, "reader")) for w, c in zip(writers, chunks, strict=True)]
     for t in threads:
         t.start()
     for t in threads:
@@ -105,9 +115,9 @@ def test_two_connections_racing_threads(db):
 
 def test_one_instance_shared_by_threads(db):
     # A Ray actor with max_concurrency > 1 calls one adapter from several threads.
-    cp = SqliteCheckpoints(db)
+    cp = leased(SqliteCheckpoints(db), "reader")
     seqs = [str(10**55 + i) for i in range(100)]
-    threads = [threading.Thread(target=lambda n=n: [cp.put_checkpoint(STREAM, SHARD, s, f"t{n}")
+    threads = [threading.Thread(target=lambda n=n: [cp.put_checkpoint(STREAM, SHARD, s, "reader")
                                                     for s in random.Random(n).sample(seqs, len(seqs))])
                for n in range(4)]
     for t in threads:
@@ -120,12 +130,12 @@ def test_one_instance_shared_by_threads(db):
 def _process_writer(path: str, seed: int, seqs: list[str]) -> None:
     cp = SqliteCheckpoints(path, busy_timeout_s=20)
     for s in random.Random(seed).sample(seqs, len(seqs)):
-        cp.put_checkpoint(STREAM, SHARD, s, f"pid-{seed}")
+        cp.put_checkpoint(STREAM, SHARD, s, "reader")
 
 
 def test_several_processes_share_the_file(db):
     seqs = [str(10**55 + 7 * i) for i in range(150)]
-    SqliteCheckpoints(db).healthcheck()  # create the file before the race
+    leased(SqliteCheckpoints(db), "reader")  # create the file before the race
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_process_writer, args=(str(db), n, seqs)) for n in range(3)]
     for p in procs:
@@ -137,7 +147,7 @@ def test_several_processes_share_the_file(db):
 
 
 def test_adapter_pickles_without_its_connection(db):
-    cp = SqliteCheckpoints(db)
+    cp = leased(SqliteCheckpoints(db))
     cp.put_checkpoint(STREAM, SHARD, "7", "a")
     clone = pickle.loads(pickle.dumps(cp))  # as Ray does when an actor receives it
     assert clone.get_checkpoint(STREAM, SHARD) == "7"
@@ -187,14 +197,14 @@ def test_state_refuses_non_json(db):
 
 
 def test_checkpoints_and_state_share_one_file(db):
-    SqliteCheckpoints(db).put_checkpoint(STREAM, SHARD, "1", "a")
+    leased(SqliteCheckpoints(db)).put_checkpoint(STREAM, SHARD, "1", "a")
     SqliteState(db).save("k", {"a": 1})
     tables = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"checkpoints", "state"} <= tables
+    assert {"leases", "items"} <= tables
 
 
 def test_lock_timeout_is_a_clear_error(db):
-    cp = SqliteCheckpoints(db, busy_timeout_s=0.1)
+    cp = leased(SqliteCheckpoints(db, busy_timeout_s=0.1))
     cp.put_checkpoint(STREAM, SHARD, "1", "a")
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")

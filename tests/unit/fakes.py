@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cali.core.ports import DeliveryReceipt, Health
+import orjson
+
+from cali.core.ports import DeliveryReceipt, Health, Lease, LeaseLost
 
 
 @dataclass
@@ -61,38 +63,90 @@ class MemoryArchive:
 
 
 class MemoryCheckpoints:
+    """The lease table's semantics (cali/state/*_checkpoints.py) in a dict."""
+
     def __init__(self) -> None:
-        self.seq: dict[tuple[str, str], str] = {}
-        self.ended: set[tuple[str, str]] = set()
+        self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def _row(self, stream, shard_id):
+        return self.rows.setdefault((stream, shard_id), {"owner": None, "counter": 0, "seq": None, "ended": False})
 
     def get_checkpoint(self, stream, shard_id):
-        return self.seq.get((stream, shard_id))
+        return self._row(stream, shard_id)["seq"]
 
     def put_checkpoint(self, stream, shard_id, sequence, owner):
-        cur = self.seq.get((stream, shard_id))
-        if cur is None or int(sequence) > int(cur):
-            self.seq[(stream, shard_id)] = sequence
-        return True
+        row = self._row(stream, shard_id)
+        if row["owner"] != owner:
+            raise LeaseLost(f"{shard_id} is held by {row['owner']}")
+        if row["seq"] is None or int(sequence) > int(row["seq"]):
+            row["seq"] = sequence
+            return True
+        return False
 
     def mark_shard_end(self, stream, shard_id):
-        self.ended.add((stream, shard_id))
+        self._row(stream, shard_id)["ended"] = True
 
     def is_shard_ended(self, stream, shard_id):
-        return (stream, shard_id) in self.ended
+        return self._row(stream, shard_id)["ended"]
+
+    def get_lease(self, stream, shard_id):
+        r = self._row(stream, shard_id)
+        return Lease(f"{stream}/{shard_id}", r["owner"], r["counter"], r["seq"], r["ended"])
+
+    def take_lease(self, stream, shard_id, owner, expected_counter):
+        r = self._row(stream, shard_id)
+        if r["counter"] != expected_counter:
+            return None
+        r["owner"], r["counter"] = owner, expected_counter + 1
+        return self.get_lease(stream, shard_id)
+
+    def renew_lease(self, stream, shard_id, owner, counter):
+        r = self._row(stream, shard_id)
+        if r["owner"] != owner or r["counter"] != counter:
+            return None
+        r["counter"] += 1
+        return r["counter"]
+
+    def release_lease(self, stream, shard_id, owner, counter):
+        r = self._row(stream, shard_id)
+        if r["owner"] != owner or r["counter"] != counter:
+            return False
+        r["owner"], r["counter"] = None, counter + 1
+        return True
 
     def healthcheck(self):
         return Health("memory-checkpoints", True, "")
 
 
 class MemoryState:
+    """Documents by key and scopes of items, as the SQLite and DynamoDB state stores keep them."""
+
     def __init__(self) -> None:
         self.data: dict[str, dict[str, Any]] = {}
+        self.scopes: dict[str, dict[str, dict[str, Any]]] = {}
+        self.commits: list[tuple[str, dict[str, Any], set[str]]] = []
+        self.fail: Exception | None = None
 
     def load(self, key):
         return self.data.get(key)
 
     def save(self, key, value):
         self.data[key] = value
+
+    def load_scope(self, scope):
+        if self.fail:
+            raise self.fail
+        return {k: orjson.loads(orjson.dumps(v)) for k, v in self.scopes.get(scope, {}).items()}
+
+    def commit(self, scope, puts, deletes=()):
+        if self.fail:
+            raise self.fail
+        items = self.scopes.setdefault(scope, {})
+        for name in deletes:
+            items.pop(name, None)
+        # Stored as JSON, as the real stores do: what comes back is what JSON gives back.
+        items.update({k: orjson.loads(orjson.dumps(v)) for k, v in puts.items()})
+        self.commits.append((scope, dict(puts), set(deletes)))
 
     def healthcheck(self):
         return Health("memory-state", True, "")
@@ -126,3 +180,4 @@ class Recorder:
 
     def __call__(self, candidates):
         self.batches.append(list(candidates))
+        return [f"{c.record.service}|{c.record.level.value}|g1" for c in candidates]

@@ -30,7 +30,7 @@ def first_alert(n=0, msg="Connection is not available"):
     r = LogRecord(timestamp=T0, level="ERROR", service="orders-api", message=f"{msg} ({n})",
                   stack="java.sql.SQLTransientConnectionException: HikariPool-1\n\tat a.B(B.java:1)", event_id=f"e{n}")
     clock = FakeClock(T0)
-    (alert,) = IncidentBook(clock).ingest([Candidate(r, "fp-1")])
+    (alert,) = IncidentBook(clock).ingest([Candidate(r)]).alerts
     return alert
 
 

@@ -62,7 +62,6 @@ def test_long_run_has_incidents_and_every_event_parses() -> None:
     for svc, ts in by_svc.items():
         if svc not in ("edge-nginx", "api-gateway"):  # nginx prints seconds; Go panics carry no time
             assert all(x < y for x, y in zip(ts, ts[1:], strict=False)), svc
-    assert len({r.event_id for r in records}) == len(records)
 
 
 def test_run_generate_writes_rotating_files(tmp_path: Path) -> None:

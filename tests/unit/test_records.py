@@ -44,11 +44,35 @@ def test_multiline_message_splits_into_message_and_stack():
     assert r.stack.startswith("java.lang.IllegalStateException")
 
 
-def test_event_id_is_deterministic_and_given_one_wins():
-    raw = {"ts": 1764158400.123, "level": "error", "service": "gw", "msg": "m", "host": "h"}
-    a, b = (LogRecord.model_validate(normalize(raw)) for _ in range(2))
-    assert a.event_id == b.event_id and len(a.event_id) == 32
-    assert LogRecord.model_validate(normalize({**raw, "event_id": "x1"})).event_id == "x1"
+NUMERIC_LEVELS = [
+    # (key, value, expected): what a number means depends on who wrote it, which the key tells
+    ("level", 10, Level.TRACE), ("level", 20, Level.DEBUG), ("level", 30, Level.INFO), ("level", 40, Level.WARN),
+    ("level", 50, Level.ERROR), ("level", 60, Level.FATAL), ("level", "50", Level.ERROR),  # pino, bunyan
+    ("levelno", 10, Level.DEBUG), ("levelno", 20, Level.INFO), ("levelno", 30, Level.WARN),
+    ("levelno", 40, Level.ERROR), ("levelno", 50, Level.FATAL), ("levelno", 25, Level.INFO),  # Python logging
+    ("level_number", 40, Level.ERROR),  # structlog's add_log_level_number
+    ("severity_number", 9, Level.INFO), ("severity_number", 17, Level.ERROR),  # OpenTelemetry
+    ("SeverityNumber", 13, Level.WARN), ("severity_number", 24, Level.FATAL),
+]
+
+
+@pytest.mark.parametrize("key,value,expected", NUMERIC_LEVELS)
+def test_numeric_levels_by_the_key_they_came_in(key, value, expected):
+    raw = {"time": "2026-11-26T12:00:00Z", "service": "a", "message": "m", key: value}
+    assert LogRecord.model_validate(normalize(raw)).level is expected
+
+
+def test_a_level_name_wins_over_a_number():
+    raw = {"time": "2026-11-26T12:00:00Z", "service": "a", "message": "m", "levelno": 40, "levelname": "ERROR"}
+    r = LogRecord.model_validate(normalize(raw))
+    assert r.level is Level.ERROR and r.attributes == {"levelno": 40}
+
+
+def test_event_id_is_not_taken_from_the_payload():
+    raw = {"ts": 1764158400.123, "level": "error", "service": "gw", "msg": "m", "host": "h", "event_id": "x1",
+           "eventId": "biz-7"}
+    r = LogRecord.model_validate(normalize(raw))
+    assert r.event_id == "" and r.attributes == {"event_id": "x1", "eventId": "biz-7"}
 
 
 def test_aliases_and_attributes():
