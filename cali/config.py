@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from cali.core.records import Level
 from cali.llm.settings import OpenAIChatSettings
+from cali.ship.settings import FormatSettings, SourceSettings
 
 
 class _Section(BaseModel):
@@ -122,6 +123,9 @@ class Settings(BaseSettings):
     alerting: AlertingSettings = AlertingSettings()
     ray: RaySettings = RaySettings()
     analysis: AnalysisSettings = AnalysisSettings()
+    # What `cali ship` and `cali fluentbit render` read: [[sources]]/[[formats]] or CALI_SOURCES (JSON).
+    sources: list[SourceSettings] = []
+    formats: list[FormatSettings] = []
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
