@@ -71,8 +71,10 @@ def _config(formats: Mapping[str, LogFormat]) -> str:
              for f in fmts]
     rules.append(f"$kubernetes['annotations']['{FORMAT_ANNOTATION}'] .+ cali.{RAW_TAG}.$TAG false")
     filters: list[dict[str, Any]] = [
-        # cri puts the line under `log`; the host pipeline's raw key is RAW_KEY.
-        {"name": "modify", "match": "kube.*", "rename": f"log {RAW_KEY}"},
+        # cri puts the line under `log` (the host pipeline's raw key is RAW_KEY) and the runtime's
+        # write time under `time`, which would hide the application's own `time` after parsing.
+        {"name": "modify", "match": "kube.*", "rename": [f"log {RAW_KEY}", "time k8s.cri_time", "stream k8s.stream"],
+         "remove": "_p"},
         {"name": "kubernetes", "match": "kube.*", "merge_log": False, "labels": True, "annotations": True,
          "buffer_size": "0"},
         {"name": "rewrite_tag", "match": "kube.*", "rule": rules, "emitter_name": "cali-by-format",

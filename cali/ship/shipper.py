@@ -119,9 +119,9 @@ class Shipper:
     def _emitter(self, src: Source):
         def emit(event: Event) -> None:
             self._stats["events"] += 1
+            ingested = self.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
             record = parse_event(self.formats[src.format], event.text, service=src.service, host=self.host,
-                                 ingested=self.clock.now().isoformat().replace("+00:00", "Z"),
-                                 origin=(event.log_file, event.origin))
+                                 ingested=ingested, origin=(event.log_file, event.origin))
             data = to_kinesis_data(record)
             key = self._key(src, event.text)
             size = len(data) + len(key.encode())

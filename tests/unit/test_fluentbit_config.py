@@ -192,6 +192,7 @@ def test_eks_values_tail_containers_and_route_by_annotation() -> None:
     assert (tail["path_key"], tail["offset_key"]) == (LOG_FILE_KEY, LOG_OFFSET_KEY)
     assert tail["storage.type"] == "filesystem" and tail["read_from_head"] is True
     filters = cfg["pipeline"]["filters"]
+    assert filters[0]["rename"] == ["log message", "time k8s.cri_time", "stream k8s.stream"]
     names = [f["name"] for f in filters]
     assert names.index("modify") < names.index("kubernetes") < names.index("rewrite_tag") < names.index("multiline")
     rules = next(f for f in filters if f["name"] == "rewrite_tag")["rule"]
