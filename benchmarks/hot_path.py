@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cali.core.clock import SystemClock
-from cali.core.parsing import DEFAULT_SOURCES, FORMATS, MultilineJoiner, parse_event, to_kinesis_data
+from cali.core.parsing import FORMATS, MultilineJoiner, parse_event, to_kinesis_data
 from cali.core.ports import Health
 from cali.gen import run_generate
+from cali.gen.sources import DEMO_SOURCES
 from cali.service.shard_consumer import ConsumerOptions, ShardConsumer
 
 
@@ -34,8 +35,8 @@ def build_payloads(n: int, seed: int) -> list[bytes]:
     with tempfile.TemporaryDirectory() as d:
         while len(out) < n:
             run_generate(Path(d), seed=seed + len(out), rate=2000, duration=max(60.0, n / 2000 * 1.1),
-                         realtime=False, max_bytes=1 << 40, backups=0)
-            for src in DEFAULT_SOURCES:
+                         realtime=False, max_bytes=1 << 40, backups=0, sources=DEMO_SOURCES)
+            for src in DEMO_SOURCES:
                 fmt = FORMATS[src.format]
                 joiner = MultilineJoiner(fmt)
                 with (Path(d) / src.path).open(encoding="utf-8") as fh:

@@ -7,8 +7,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cali.core.parsing import DEFAULT_SOURCES, FORMATS, MultilineJoiner, parse_event, to_kinesis_data
+from cali.core.parsing import FORMATS, MultilineJoiner, parse_event, to_kinesis_data
 from cali.gen import run_generate
+from cali.gen.sources import DEMO_SOURCES
 
 
 def ship_file(path: Path, fmt_name: str, service: str) -> tuple[int, int, int]:
@@ -54,6 +55,7 @@ def main() -> None:
             max_bytes=0,
             backups=0,
             incident_every_s=args.incident_every,
+            sources=DEMO_SOURCES,
         )
         while summary["lines"] < args.lines:  # top up in the rare case the estimate fell short
             duration *= 1.05
@@ -68,6 +70,7 @@ def main() -> None:
                 max_bytes=0,
                 backups=0,
                 incident_every_s=args.incident_every,
+            sources=DEMO_SOURCES,
             )
         gen_s = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in out.glob("*.log"))
@@ -78,7 +81,7 @@ def main() -> None:
         )
         wall0, cpu0 = time.perf_counter(), time.process_time()
         lines = events = nbytes = 0
-        for src in DEFAULT_SOURCES:
+        for src in DEMO_SOURCES:
             n_l, n_e, n_b = ship_file(out / src.path, src.format, src.service)
             lines, events, nbytes = lines + n_l, events + n_e, nbytes + n_b
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from cali.core.records import Level
 from cali.llm.settings import OpenAIChatSettings
+from cali.ship.settings import FormatSettings, SourceSettings
 
 
 class _Section(BaseModel):
@@ -141,6 +142,9 @@ class Settings(BaseSettings):
     ray: RaySettings = RaySettings()
     analysis: AnalysisSettings = AnalysisSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    # What `cali ship` and `cali fluentbit render` read: [[sources]]/[[formats]] or CALI_SOURCES (JSON).
+    sources: list[SourceSettings] = []
+    formats: list[FormatSettings] = []
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

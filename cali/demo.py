@@ -55,7 +55,7 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
     import ray
 
     from cali.actors.launch import pipeline_status, start_pipeline, stop_pipeline
-    from cali.core.parsing import DEFAULT_SOURCES, Source
+    from cali.gen.sources import DEMO_SOURCES, demo_sources
     from cali.gen.writer import run_generate
     from cali.notify.local_receiver import LocalSlack
     from cali.ship.shipper import Shipper
@@ -99,13 +99,13 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
     start_pipeline(settings)
 
     gen_result: dict[str, Any] = {}
-    sources = [Source(s.service, s.format, str(logs / s.path)) for s in DEFAULT_SOURCES]
+    sources = demo_sources(logs)
     shipper = Shipper(sources, bootstrap.kinesis_source(settings), root / "shipper-offsets.json",
                       host=socket.gethostname(), flush_after_s=0.3)
     threads = _Threads()
     gen_stop = threads.start(lambda stop: gen_result.update(run_generate(
         logs, seed=opt.seed, rate=opt.rate, duration=opt.duration, realtime=True, max_bytes=5 * 1024 * 1024,
-        backups=3, stop_event=stop, incident_every_s=opt.incident_every)), "generator")
+        backups=3, stop_event=stop, incident_every_s=opt.incident_every, sources=DEMO_SOURCES)), "generator")
     ship_stop = threads.start(lambda stop: shipper.run(stop), "shipper")
 
     def snapshot() -> tuple[dict[str, Any], dict[str, Any]]:

@@ -9,9 +9,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from cali.core.parsing import DEFAULT_SOURCES, Source
+from cali.core.parsing import Source
 from cali.gen.incidents import KINDS, IncidentKind
 from cali.gen.services import SERVICES, Event, ServiceSpec, background_event, render
+from cali.gen.sources import DEMO_SOURCES
 
 DEFAULT_START = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 ALERTABLE = frozenset({"WARN", "ERROR", "FATAL"})
@@ -40,7 +41,7 @@ class LogGenerator:
         rate: float = 200.0,
         incident_every_s: float = 20.0,
         start: datetime | None = None,
-        sources: Sequence[Source] = DEFAULT_SOURCES,
+        sources: Sequence[Source] = DEMO_SOURCES,
         warn_share: float = 0.04,
     ) -> None:
         if rate <= 0:

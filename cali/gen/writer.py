@@ -6,12 +6,14 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from cali.core.parsing import DEFAULT_SOURCES, Source
+from cali.core.parsing import Source
 from cali.gen.generator import ALERTABLE, LogGenerator
+from cali.gen.sources import DEMO_SOURCES
 
 
 class RotatingFile:
@@ -62,9 +64,12 @@ def run_generate(
     stop_event: Any = None,
     incident_every_s: float = 20.0,
     start: datetime | None = None,
-    sources: list[Source] = DEFAULT_SOURCES,
+    sources: Sequence[Source] = DEMO_SOURCES,
 ) -> dict:
     """Stdout lines are prefixed "<service> | " (one stream carries every service).
+
+    Each source's file is `out_dir / source.path`: an absolute path stays as it is, a relative one
+    lands under out_dir.
 
     Real-time runs stamp events from the wall clock; batch runs start at a fixed time so the same
     seed gives byte-identical files.
@@ -79,9 +84,13 @@ def run_generate(
     render_rng = random.Random(seed ^ 0x5EED)
     files: dict[str, RotatingFile] = {}
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
         for src in sources:
-            files[src.service] = RotatingFile(out_dir / src.path, max_bytes, backups)
+            if src.service in files:
+                raise ValueError(f"service {src.service!r} is configured twice; the generator writes one file "
+                                 "per service")
+            path = out_dir / src.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            files[src.service] = RotatingFile(path, max_bytes, backups)
     counts = {"lines": 0, "events": 0, "alertable_events": 0}
     wall0 = time.monotonic()
     since_flush = 0

@@ -1,5 +1,5 @@
-"""CALI's own shipper: tails log files and puts parsed events on Kinesis, surviving rotation and restarts."""
+"""CALI's own shipper: tails log files and puts parsed events on Kinesis, surviving rotation and restarts.
 
-from cali.ship.shipper import Shipper
-
-__all__ = ["Shipper"]
+`cali.ship.shipper.Shipper` ships; `cali.ship.settings` reads the configured sources and formats.
+Nothing is imported here, so that loading the settings does not load boto3.
+"""

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
+import glob
 import hashlib
 import logging
+import os
 import random
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from cali.core.clock import SystemClock
-from cali.core.parsing import FORMATS, MultilineJoiner, Source, parse_event, to_kinesis_data
+from cali.core.parsing import FORMATS, LogFormat, MultilineJoiner, Source, parse_event, to_kinesis_data
 from cali.core.ports import Clock
 from cali.ship.offsets import OffsetsFile
 from cali.ship.tail import Event, FileTail
@@ -29,6 +32,7 @@ MAX_RECORD_BYTES = 1024 * 1024  # Kinesis: data + partition key of one record
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 5 * 1024 * 1024
 PARTITION_KEYS = ("event", "service", "host", "random")
+GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass
@@ -41,21 +45,29 @@ class _Out:
 
 
 class Shipper:
+    """Tails each source's path (or every file its glob matches, new ones included) and puts events.
+
+    `formats` is every format a source may name (cali.ship.settings.ShipConfig.catalog()); a path
+    is read from its start the first time it is seen, then from the offsets file.
+    """
+
     def __init__(self, sources: Sequence[Source], kinesis: KinesisSource, offsets_path: Path, *, host: str,
                  partition_key: str = "event", clock: Clock | None = None, flush_after_s: float = 0.5,
                  max_batch_records: int = MAX_BATCH_RECORDS, max_batch_bytes: int = MAX_BATCH_BYTES,
                  max_inflight_records: int = 10_000, max_inflight_bytes: int = 32 * 1024 * 1024,
                  rotate_wait_s: float = 1.0, backoff_base_s: float = 0.1, backoff_max_s: float = 5.0,
-                 dlq_path: Path | None = None, rng: random.Random | None = None) -> None:
+                 dlq_path: Path | None = None, rng: random.Random | None = None,
+                 formats: Mapping[str, LogFormat] | None = None, rescan_interval_s: float = 5.0) -> None:
         if partition_key not in PARTITION_KEYS:
             raise ValueError(f"partition_key must be one of {PARTITION_KEYS}, got {partition_key!r}")
         if not 1 <= max_batch_records <= MAX_BATCH_RECORDS:
             raise ValueError(f"max_batch_records must be 1..{MAX_BATCH_RECORDS}")
         if not MAX_RECORD_BYTES <= max_batch_bytes <= MAX_BATCH_BYTES:
             raise ValueError(f"max_batch_bytes must be {MAX_RECORD_BYTES}..{MAX_BATCH_BYTES}")
-        unknown = sorted({s.format for s in sources} - FORMATS.keys())
+        self.formats = dict(formats or FORMATS)
+        unknown = sorted({s.format for s in sources} - self.formats.keys())
         if unknown:
-            raise ValueError(f"unknown log formats {unknown}; known: {sorted(FORMATS)}")
+            raise ValueError(f"unknown log formats {unknown}; known: {sorted(self.formats)}")
         self.kinesis = kinesis
         self.host = host
         self.partition_key = partition_key
@@ -69,14 +81,24 @@ class Shipper:
         self.rng = rng or random.Random()
         self.offsets = OffsetsFile(Path(offsets_path))
         self.dlq_path = dlq_path or Path(offsets_path).parent / "shipper-dlq.jsonl"
-        saved = self.offsets.load()
-        self._tails: list[tuple[Source, FileTail]] = []
-        for src in sources:
-            fmt = FORMATS[src.format]
-            path = Path(src.path)
-            self._tails.append((src, FileTail(
-                path, lambda fmt=fmt: MultilineJoiner(fmt, flush_after_s=flush_after_s),
-                rotate_wait_s=rotate_wait_s, saved=saved.get(str(path)))))
+        self.flush_after_s = flush_after_s
+        self.rotate_wait_s = rotate_wait_s
+        self.rescan_interval_s = rescan_interval_s
+        self._saved = self.offsets.load()
+        self._sources = list(sources)
+        # Keyed by absolute path: offsets must not depend on the working directory.
+        self._tails: dict[str, tuple[Source, FileTail]] = {}
+        # Glob files shipped to their end, (dev, inode) -> size then: a rotated name the glob also
+        # matches is skipped while it still holds exactly that (a reused inode will not).
+        self._finished: dict[tuple[int, int], int] = {}
+        self._next_scan = float("-inf")
+        for src in self._sources:
+            if _is_glob(src.path):
+                for key in sorted(self._saved):  # resume generations owed, even if renamed away since
+                    if _glob_matches(src.path, key):
+                        self._add_tail(src, key, label=_label(src.path, key))
+            else:
+                self._add_tail(src, src.path, label=src.path)
         self._queue: deque[_Out] = deque()
         self._queued_bytes = 0
         self._paused = False
@@ -97,8 +119,9 @@ class Shipper:
     def _emitter(self, src: Source):
         def emit(event: Event) -> None:
             self._stats["events"] += 1
-            record = parse_event(FORMATS[src.format], event.text, service=src.service, host=self.host,
-                                 ingested=self.clock.now().isoformat().replace("+00:00", "Z"))
+            ingested = self.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            record = parse_event(self.formats[src.format], event.text, service=src.service, host=self.host,
+                                 ingested=ingested, origin=(event.log_file, event.origin))
             data = to_kinesis_data(record)
             key = self._key(src, event.text)
             size = len(data) + len(key.encode())
@@ -133,9 +156,53 @@ class Shipper:
         self._stats["dlq"] += 1
         event.ack()
 
+    def _add_tail(self, src: Source, path: str, label: str) -> None:
+        key = os.path.abspath(path)
+        if key in self._tails:
+            return
+        fmt = self.formats[src.format]
+        self._tails[key] = (src, FileTail(
+            Path(key), lambda fmt=fmt: MultilineJoiner(fmt, flush_after_s=self.flush_after_s),
+            rotate_wait_s=self.rotate_wait_s, saved=self._saved.pop(key, None), label=label))
+
+    def _scan(self, now: float) -> None:
+        """Finds the files each glob matches now (Fluent Bit: refresh_interval); drops finished ones."""
+        self._next_scan = now + self.rescan_interval_s
+        for key, (src, tail) in list(self._tails.items()):
+            if _is_glob(src.path) and tail.idle:
+                del self._tails[key]
+        held = {(g.dev, g.ino) for _, t in self._tails.values() for g in t.generations()}
+        seen: set[tuple[int, int]] = set()
+        for src in self._sources:
+            if not _is_glob(src.path):
+                continue
+            for match in sorted(glob.glob(src.path)):
+                try:
+                    st = os.stat(match)
+                except OSError:
+                    continue
+                ident = (st.st_dev, st.st_ino)
+                seen.add(ident)
+                if os.path.abspath(match) in self._tails or not os.path.isfile(match):
+                    continue
+                # A rotated file the glob also matches is a generation we follow, or shipped whole.
+                if ident in held or self._finished.get(ident) == st.st_size:
+                    continue
+                self._add_tail(src, match, label=match)
+        self._finished = {k: v for k, v in self._finished.items() if k in seen}
+
     def _tail_all(self, now: float) -> None:
-        for src, tail in self._tails:
+        if now >= self._next_scan:
+            self._scan(now)
+        for src, tail in self._tails.values():
+            if not _is_glob(src.path):
+                self._stats["lines"] += tail.poll(now, self._has_room, self._emitter(src))
+                continue
+            before = tail.generations()
             self._stats["lines"] += tail.poll(now, self._has_room, self._emitter(src))
+            for gen in before:
+                if gen.closed:
+                    self._finished[(gen.dev, gen.ino)] = gen.read_pos
 
     # -- putting -----------------------------------------------------------------------------------
 
@@ -205,10 +272,10 @@ class Shipper:
     def commit(self) -> bool:
         """Writes the offsets file: per generation, the start of the oldest event not yet accepted."""
         files = {}
-        for _, tail in self._tails:
+        for key, (_, tail) in self._tails.items():
             offs = tail.offsets()
             if offs:
-                files[str(tail.path)] = offs
+                files[key] = offs
         return self.offsets.save(files)
 
     def run_once(self, now: float | None = None) -> int:
@@ -246,5 +313,20 @@ class Shipper:
             self.close()
 
     def close(self) -> None:
-        for _, tail in self._tails:
+        for _, tail in self._tails.values():
             tail.close()
+
+
+def _is_glob(path: str) -> bool:
+    return any(c in GLOB_CHARS for c in path)
+
+
+def _glob_matches(pattern: str, abs_path: str) -> bool:
+    # fnmatch's * also crosses "/", so the number of path parts must agree as glob's does.
+    pat = os.path.abspath(pattern)
+    return pat.count(os.sep) == abs_path.count(os.sep) and fnmatch.fnmatchcase(abs_path, pat)
+
+
+def _label(pattern: str, abs_path: str) -> str:
+    # The name glob.glob(pattern) would have returned: relative when the pattern is.
+    return abs_path if os.path.isabs(pattern) else os.path.relpath(abs_path)

@@ -21,12 +21,22 @@ MAX_PARTIAL = 2 * 1024 * 1024  # a "line" this long without "\n" is cut, so memo
 
 @dataclass
 class Event:
-    """One joined event and where it starts in its file generation; acked once put or dead-lettered."""
+    """One joined event and where it is in its file generation; acked once put or dead-lettered.
+
+    `start` is where its first line begins (the offset to resume from); `origin` is the offset Fluent
+    Bit's tail writes as offset_key for the same event: the end of its last line (where the next
+    line starts), or for a line before the file's first event start, where that line begins.
+    """
 
     text: str
     gen: Generation
     start: int
+    origin: int
     acked: bool = False
+
+    @property
+    def log_file(self) -> str:
+        return self.gen.opened_at
 
     def ack(self) -> None:
         self.acked = True
@@ -43,7 +53,7 @@ class Generation:
     fh: BinaryIO
     joiner: MultilineJoiner
     read_pos: int  # bytes consumed as complete lines
-    opened_at: str
+    opened_at: str  # the path as configured or matched when first opened: the events' log_file
     partial: bytes = b""
     pending_start: int = 0  # offset of the first line held by the joiner
     inflight: deque[Event] = field(default_factory=deque)
@@ -115,7 +125,7 @@ class Generation:
 
     def flush(self, now: float, emit: Callable[[Event], None], force: bool = False) -> None:
         for text in self.joiner.flush(now, force=force):
-            event = Event(text, self, self.pending_start)
+            event = Event(text, self, self.pending_start, self.read_pos)
             self.inflight.append(event)
             emit(event)
 
@@ -124,8 +134,8 @@ class Generation:
             raw = raw[:-1]
         was_pending = self.joiner.pending
         out = self.joiner.feed(raw.decode("utf-8", "replace"), now)
-        for text in out:  # the joiner emits the event it held before this line
-            event = Event(text, self, self.pending_start)
+        for text in out:  # the event held before this line, or else this (orphan) line itself
+            event = Event(text, self, self.pending_start if was_pending else offset, offset)
             self.inflight.append(event)
             emit(event)
         if out or not was_pending:
@@ -139,8 +149,11 @@ class FileTail:
     """One configured path: its current generation and the rotated ones still being drained."""
 
     def __init__(self, path: Path, make_joiner: Callable[[], MultilineJoiner], rotate_wait_s: float = 1.0,
-                 saved: list[GenOffset] | None = None) -> None:
+                 saved: list[GenOffset] | None = None, label: str | None = None) -> None:
         self.path = Path(path)
+        # The path as configured or as the glob matched it: what events carry as log_file, as
+        # Fluent Bit's path_key gives the name its glob returned (absolute or relative alike).
+        self.label = label or str(path)
         self.make_joiner = make_joiner
         self.rotate_wait_s = rotate_wait_s
         self.current: Generation | None = None
@@ -149,6 +162,11 @@ class FileTail:
 
     def generations(self) -> list[Generation]:
         return self.draining + ([self.current] if self.current else [])
+
+    @property
+    def idle(self) -> bool:
+        """Nothing open and nothing owed: the path is gone and everything it held was shipped."""
+        return not self._saved and not self.generations()
 
     def offsets(self) -> list[GenOffset]:
         live = [g.to_offset() for g in self.generations() if not g.closed]
@@ -204,12 +222,17 @@ class FileTail:
                 lines += cur.read_lines(now, budget, emit)
                 cur.rotated = True
                 self.draining.append(cur)
-            self.current = self._open(self.path, 0, now, str(self.path))
+            self.current = self._open(self.path, 0, now, self.label)
+        elif st is None and cur is not None and now - cur.last_growth >= self.rotate_wait_s and cur.fully_read():
+            # Deleted, or renamed away with nothing new in its place yet: drain it as rotated.
+            cur.rotated = True
+            self.draining.append(cur)
+            self.current = None
         elif st is not None and cur is not None and st.st_size < cur.read_pos + len(cur.partial):
             log.warning("%s truncated in place (copytruncate?) at %d: reading from 0", self.path, cur.read_pos)
             cur.flush(now, emit, force=True)
             cur.close()  # its events still in flight are retried; the file no longer holds them
-            self.current = self._open(self.path, 0, now, str(self.path))
+            self.current = self._open(self.path, 0, now, self.label)
         for gen in self.draining:
             lines += gen.read_lines(now, budget, emit)
             if not gen.at_eof and now - gen.last_growth >= self.rotate_wait_s and gen.fully_read():

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cali.stack.config import DEFAULT_WEBHOOK_URL, StackConfig, default_state_dir
+from cali.stack.config import DEFAULT_WEBHOOK_URL, StackConfig, default_state_dir, repo_root
 from cali.stack.lifecycle import StackError, down, status, up
 
 stack_app = typer.Typer(help="Local Kinesis (kinesalite) + AWS (moto) stack on 127.0.0.1.",
@@ -66,6 +66,29 @@ def up_cmd(state_dir: Path | None = StateDir, kinesis_port: int = KinesisPort, a
     console.print(res)
     if cfg.tls:
         console.print(f"Kinesis CA certificate: {cfg.ca_path}")
+    _fluent_bit_hint(cfg)
+
+
+def _fluent_bit_hint(cfg: StackConfig) -> None:
+    """Readies fluent-bit/fluent-bit.local.yaml's state folder and says how to run it (docs/fluent-bit.md)."""
+    root = repo_root()
+    # The local config keeps its tail dbs and storage.path here, relative to the repo root; Fluent
+    # Bit exits at start when the folder is missing.
+    (root / ".local" / "fluent-bit").mkdir(parents=True, exist_ok=True)
+    if not cfg.tls:
+        console.print("Fluent Bit: its kinesis_streams output speaks HTTPS only, so it cannot use this plain-HTTP "
+                      "endpoint; start the stack with `cali stack up --tls` to ship with Fluent Bit.")
+        return
+    default = cfg.kinesis_port == 4567 and cfg.ca_path.resolve() == (root / ".local/stack/tls/ca.pem").resolve()
+    console.print("Fluent Bit (from the repo root; paths in the config are relative to it):\n"
+                  f"  cd {root}\n"
+                  "  cali generate --config examples/cali.toml --realtime --rate 50 &\n"
+                  "  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\\n"
+                  "    fluent-bit -c fluent-bit/fluent-bit.local.yaml")
+    if not default:
+        console.print(f"[yellow]note:[/yellow] fluent-bit.local.yaml expects Kinesis on 127.0.0.1:4567 with the CA "
+                      f"at .local/stack/tls/ca.pem; this stack is on :{cfg.kinesis_port} with {cfg.ca_path}: "
+                      "change endpoint, port and tls.ca_file in a copy.")
 
 
 def _created(r: dict) -> str:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from cali.core.parsing import DEFAULT_SOURCES, FORMATS, MultilineJoiner, parse_event
+from cali.core.parsing import FORMATS, MultilineJoiner, parse_event
 from cali.core.records import LogRecord, normalize
 from cali.gen import LogGenerator, run_generate
 from cali.gen.services import SERVICES
+from cali.gen.sources import DEMO_SOURCES
 
-SRC = {s.service: s for s in DEFAULT_SOURCES}
+SRC = {s.service: s for s in DEMO_SOURCES}
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes() -> None:
@@ -70,7 +71,7 @@ def test_run_generate_writes_rotating_files(tmp_path: Path) -> None:
     )
     assert summary["lines"] > summary["events"] > summary["alertable_events"] > 0
     assert summary["incidents"]
-    for src in DEFAULT_SOURCES:
+    for src in DEMO_SOURCES:
         assert (tmp_path / src.path).exists()
     rotated = sorted(p.name for p in tmp_path.glob("orders-api.log*"))
     assert rotated == ["orders-api.log", "orders-api.log.1", "orders-api.log.2"]
@@ -83,7 +84,7 @@ def test_run_generate_writes_rotating_files(tmp_path: Path) -> None:
 def test_run_generate_is_byte_identical_for_a_seed(tmp_path: Path) -> None:
     for d in ("a", "b"):
         run_generate(tmp_path / d, seed=5, rate=100, duration=10, realtime=False, max_bytes=0, backups=0)
-    for src in DEFAULT_SOURCES:
+    for src in DEMO_SOURCES:
         assert (tmp_path / "a" / src.path).read_bytes() == (tmp_path / "b" / src.path).read_bytes()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cali.core.parsing import DEFAULT_SOURCES, FORMATS, MultilineJoiner, parse_event, to_kinesis_data
+from cali.core.parsing import FORMATS, MultilineJoiner, parse_event, to_kinesis_data
 from cali.core.records import LogRecord, normalize
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "multiline"
@@ -51,7 +51,7 @@ def test_fixture_joins_and_parses(case: str) -> None:
     for event, want in zip(events, spec["events"], strict=True):
         assert event.count("\n") + 1 == want["lines"]
         raw = parse_event(fmt, event, service=spec["service"], host="host-a", ingested=INGESTED)
-        assert "log" not in raw, f"header did not parse: {event[:200]!r}"
+        assert "logger" in raw or "level" in raw, f"header did not parse: {event[:200]!r}"
         for key, value in want.get("fields", {}).items():
             assert raw[key] == value, key
         assert orjson.loads(to_kinesis_data(raw)) == raw
@@ -72,12 +72,20 @@ def test_parse_event_adds_service_host_and_ingested_only_if_absent() -> None:
     assert parse_event(fmt, line, service="x", host=None, ingested=INGESTED).get("host") is None
 
 
-def test_unparseable_event_keeps_the_raw_line_under_log() -> None:
-    rec = parse_event(FORMATS["logback"], "garbage line", service="orders-api", host="h", ingested=INGESTED)
-    assert rec == {"log": "garbage line", "service": "orders-api", "host": "h", "@ingested": INGESTED}
-    # a JSON format whose line is not an object, and no fallback matches
-    rec = parse_event(FORMATS["pino"], "[1,2]", service="web-bff", host=None, ingested=INGESTED)
-    assert rec == {"log": "[1,2]", "service": "web-bff", "@ingested": INGESTED}
+@pytest.mark.parametrize(("fmt", "text"), [
+    ("logback", "garbage line"),
+    ("python", "Traceback (most recent call last):\n  File \"x\""),
+    ("pino", "[1,2]"),  # a JSON format whose line is not an object, and no fallback matches
+    ("pino", "{not json"),
+    ("zap", "plain text from a Go program"),
+])
+def test_an_event_no_format_parses_is_shipped_whole_as_its_message(fmt: str, text: str) -> None:
+    rec = parse_event(FORMATS[fmt], text, service="svc", host="h", ingested=INGESTED, origin=("a.log", 7))
+    want = {"message": text, "service": "svc", "host": "h", "log_file": "a.log", "log_offset": 7,
+            "@ingested": INGESTED}
+    assert rec == {**want, **FORMATS[fmt].defaults}
+    fields = normalize(rec)
+    assert fields["service"] == "svc" and fields["message"] == text.split("\n")[0]
 
 
 def test_go_panic_gets_fatal_default_but_json_level_wins() -> None:
@@ -91,10 +99,34 @@ def test_go_panic_gets_fatal_default_but_json_level_wins() -> None:
     assert info["level"] == "info"
 
 
-def test_unmatched_optional_group_is_omitted() -> None:
+def test_empty_or_unmatched_named_groups_arrive_as_empty_strings() -> None:
+    # As Fluent Bit's regex parser with skip_empty_values: false.
     line = "2026/11/26 12:00:00 [warn] 7#7: conflicting server name"
     rec = parse_event(FORMATS["nginx_error"], line, service="edge", host=None, ingested=INGESTED)
-    assert "connection_id" not in rec and rec["message"] == "conflicting server name"
+    assert rec["connection_id"] == "" and rec["message"] == "conflicting server name"
+    line = "2026-11-26 12:00:00.000 ERROR [,,] 1 --- [t] c.a.L : boom"
+    rec = parse_event(FORMATS["logback"], line, service="orders-api", host="h", ingested=INGESTED)
+    assert rec["trace_id"] == "" and rec["span_id"] == ""
+    assert rec["service"] == "orders-api"  # an empty pipeline key is filled as if absent
+    assert LogRecord.model_validate(normalize(rec)).trace_id is None
+
+
+@pytest.mark.parametrize(("line", "service", "host"), [
+    ('{"msg":"m","service":"","host":""}', "svc", "shipper"),
+    ('{"msg":"m","service":"app","host":"h1"}', "app", "h1"),
+    ('{"msg":"m","service":null}', None, "shipper"),  # not a string: kept, as Fluent Bit's condition does
+])
+def test_pipeline_keys_fill_what_is_absent_or_empty(line: str, service: str | None, host: str) -> None:
+    rec = parse_event(FORMATS["pino"], line, service="svc", host="shipper", ingested=INGESTED)
+    assert (rec["service"], rec["host"]) == (service, host)
+
+
+def test_origin_fields_are_set_last() -> None:
+    line = '{"msg":"m","log_file":"app says","log_offset":-1}'
+    rec = parse_event(FORMATS["pino"], line, service="s", host=None, ingested=INGESTED, origin=("/v/a.log", 42))
+    assert (rec["log_file"], rec["log_offset"]) == ("/v/a.log", 42)
+    assert "log_file" not in parse_event(FORMATS["pino"], line[:9] + "}", service="s", host=None,
+                                         ingested=INGESTED)
 
 
 def test_joiner_flushes_only_after_idle_time() -> None:
@@ -132,7 +164,14 @@ def test_joiner_caps_lines_and_bytes() -> None:
     assert len(out) == 2
 
 
-def test_default_sources_have_known_formats() -> None:
-    assert len({s.service for s in DEFAULT_SOURCES}) == len(DEFAULT_SOURCES)
-    for s in DEFAULT_SOURCES:
-        assert s.format in FORMATS and s.path == f"{s.service}.log"
+def test_orphan_lines_before_the_first_event_start_are_events_of_their_own() -> None:
+    # Fluent Bit's stream has no rule state before its first start line: each such line is flushed
+    # alone; after that, continuation lines join (even after a flush by timeout).
+    j = MultilineJoiner(FORMATS["python"], flush_after_s=0.5)
+    assert j.feed("  File \"x.py\", line 1", 0.0) == ['  File "x.py", line 1']
+    assert j.feed("", 0.0) == []  # Fluent Bit makes no record of an empty one
+    assert j.feed("ValueError: tail of an earlier trace", 0.0) == ["ValueError: tail of an earlier trace"]
+    assert not j.pending
+    assert j.feed("2026-11-26 12:00:00,000 ERROR [w] m: boom", 0.0) == []
+    assert j.flush(1.0) == ["2026-11-26 12:00:00,000 ERROR [w] m: boom"]
+    assert j.feed("late continuation", 2.0) == [] and j.pending
