@@ -92,6 +92,7 @@ class _Null:
 
     def get_checkpoint(self, *a): return None
     def put_checkpoint(self, *a): return True
+    def get_lease(self, *a): return None
     def mark_shard_end(self, *a): return None
     def is_shard_ended(self, *a): return False
     def load(self, key): return None
@@ -101,8 +102,9 @@ class _Null:
 
 def bench_pure(payloads: list[bytes]) -> dict:
     sink, alerts = _Null(), [0]
-    def count(candidates: list) -> None:
+    def count(candidates: list) -> list:
         alerts[0] += len(candidates)
+        return [None] * len(candidates)
 
     c = ShardConsumer(stream="bench", shard_id="shardId-000000000000", owner="bench", source=_MemoryShard(payloads),
                       archive=sink, checkpoints=sink, state=sink, send=count, clock=SystemClock(),

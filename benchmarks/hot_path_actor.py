@@ -39,6 +39,10 @@ def bench_actor(payloads: list[bytes]) -> dict:
             batch = [PutEntry(r, partition_key=str(i + j)) for j, r in enumerate(records[i:i + 500])]
             assert all(r.ok for r in source.put_records(batch))
         load_s = time.perf_counter() - t
+        # Exports the stack's credentials for the actors (they never get secrets as arguments).
+        from cali.config import export_secrets
+
+        export_secrets(settings, os.environ)
         ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
                  runtime_env={"env_vars": bootstrap.LOOPBACK_ENV})
         start_pipeline(settings)

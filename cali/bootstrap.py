@@ -160,6 +160,11 @@ def init_ray(settings: Settings, *, num_cpus: float | None = None) -> Any:
         return ray.get_runtime_context()
     if settings.ray.address:
         return ray.init(address=settings.ray.address, namespace=settings.ray.namespace)
+    # The local Ray's workers inherit this environment: that is how actors get secrets without them
+    # travelling as actor arguments (cali.config.without_secrets).
+    from cali.config import export_secrets
+
+    export_secrets(settings, os.environ)
     return ray.init(namespace=settings.ray.namespace, include_dashboard=True, dashboard_host="127.0.0.1",
                     dashboard_port=settings.ray.dashboard_port, num_cpus=num_cpus or os.cpu_count(),
                     logging_level="WARNING", log_to_driver=False, configure_logging=True,

@@ -70,10 +70,16 @@ def fingerprint(
 
 
 @app.command()
-def health() -> None:
-    """Check every configured external system."""
+def health(
+    pipeline: bool = typer.Option(False, "--pipeline", help="Check the running pipeline's actors and progress "
+                                  "instead (exit 0 or 1: a liveness probe)."),
+) -> None:
+    """Check every configured external system, or with --pipeline the running pipeline."""
     from cali.bootstrap import healthchecks
 
+    if pipeline:
+        _pipeline_health(_settings())
+        return
     results = healthchecks(_settings())
     table = Table("system", "ok", "detail")
     for h in results:
@@ -89,8 +95,6 @@ def run(
     start_timestamp: str | None = typer.Option(None, help="ISO-8601 time for --start AT_TIMESTAMP."),
 ) -> None:
     """Start the pipeline actors on Ray (local loopback Ray, or CALI_RAY__ADDRESS) and keep them running."""
-    import time
-
     from pydantic import ValidationError
 
     from cali.actors.launch import start_pipeline, stop_pipeline
@@ -119,22 +123,52 @@ def run(
     start_pipeline(settings)
     console.print("pipeline started; Ctrl-C stops it")
     try:
-        while True:
-            time.sleep(1)
+        code = _watch(settings)
     except KeyboardInterrupt:
         stop_pipeline(settings)
+        return
+    raise typer.Exit(code)
 
 
-@app.command()
-def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
-    """Per-shard status of a running pipeline: MillisBehindLatest, records/s, last checkpoint."""
+def _watch(settings) -> int:  # noqa: ANN001
+    """Checks the pipeline every pipeline.check_interval_s; after three failing checks in a row it says
+    why, stops what is left and returns 3, so a service manager restarts `cali run`."""
+    import logging
+    import time
+
+    from cali.actors.launch import pipeline_health, stop_pipeline
+
+    log = logging.getLogger("cali.run")
+    failures = 0
+    while True:
+        time.sleep(settings.pipeline.check_interval_s)
+        try:
+            health = pipeline_health(settings)
+        except Exception as exc:  # Ray itself is unreachable
+            health = None
+            problem = f"Ray did not answer: {type(exc).__name__}: {exc}"
+        else:
+            problem = health.summary()
+        if health is not None and health.ok:
+            failures = 0
+            continue
+        failures += 1
+        log.warning("pipeline check %d/3 failed: %s", failures, problem)
+        if failures >= 3:
+            console.print(f"[red]the pipeline is not working[/red]: {problem}; exiting (3) so that it is restarted")
+            try:
+                stop_pipeline(settings, timeout=10)
+            except Exception as exc:  # dead actors cannot be stopped gracefully
+                log.warning("stopping what is left failed: %s", exc)
+            return 3
+
+
+def _connect(settings) -> None:  # noqa: ANN001
+    import os
+
     import ray
 
-    from cali.actors.launch import pipeline_status
     from cali.bootstrap import LOOPBACK_ENV
-
-    settings = _settings()
-    import os
 
     os.environ.update(LOOPBACK_ENV)
     try:
@@ -143,6 +177,24 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
     except ConnectionError as exc:
         console.print(f"[red]no running Ray cluster[/red]: {exc}; start one with `cali demo` or `cali run`")
         raise typer.Exit(1) from exc
+
+
+def _pipeline_health(settings) -> None:  # noqa: ANN001
+    from cali.actors.launch import pipeline_health
+
+    _connect(settings)
+    result = pipeline_health(settings)
+    console.print("[green]pipeline ok[/green]" if result.ok else f"[red]pipeline unhealthy[/red]: {result.summary()}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
+    """Per-shard status of a running pipeline: MillisBehindLatest, records/s, last checkpoint."""
+    from cali.actors.launch import pipeline_status
+
+    settings = _settings()
+    _connect(settings)
     st = pipeline_status(settings)
     if as_json:
         print(json.dumps(st, default=str))

@@ -10,8 +10,10 @@ from typing import Any
 import ray
 
 from cali import bootstrap
+from cali.actors import names
 from cali.config import Settings, with_secrets
 from cali.notify.delivery import DeliveryLoop
+from cali.service.leases import LeaseKeeper
 
 log = logging.getLogger(__name__)
 IDLE_S = 0.5
@@ -27,8 +29,13 @@ class Alerter:
         self.followup = bootstrap.analysis_followup(settings, outbox, clock, on_queued=self.nudge)
         self.loop = DeliveryLoop(outbox, bootstrap.notifier(settings), clock,
                                  on_delivered=self.followup.on_delivered if self.followup else None)
-        # The loop starts with the actor, so a restart by Ray (max_restarts) resumes delivery by itself,
+        # One drain per outbox, across clusters too (an upgrade runs two): the drain holds a lease.
+        self.keeper = LeaseKeeper(bootstrap.checkpoints(settings), settings.kinesis.stream, names.ALERTER_LEASE,
+                                  bootstrap.worker_id(settings), settings.pipeline.lease_ttl_s, clock,
+                                  on_acquired=self.nudge)
+        # The loops start with the actor, so a restart by Ray (max_restarts) resumes delivery by itself,
         # and a second start_pipeline cannot run a second, concurrent drain.
+        threading.Thread(target=self.keeper.run, args=(self._stop,), name="alerter-lease", daemon=True).start()
         self._thread = threading.Thread(target=self._run, name="alerter", daemon=True)
         self._thread.start()
 
@@ -39,6 +46,9 @@ class Alerter:
         backoff = IDLE_S
         while not self._stop.is_set():
             self._wake.clear()
+            if not self.keeper.held.is_set():
+                self._wake.wait(IDLE_S)
+                continue
             try:
                 delivered = self.loop.drain(100)
                 backoff = IDLE_S
@@ -51,7 +61,7 @@ class Alerter:
     def stats(self) -> dict[str, Any]:
         s = self.loop.stats
         out = {"delivered": s.delivered, "dead": s.dead, "retryable_failures": s.retryable_failures,
-               "last_error": s.last_error}
+               "last_error": s.last_error, "draining": self.keeper.held.is_set()}
         if self.followup is not None:
             out["analysis"] = dict(vars(self.followup.stats))
         return out
@@ -60,5 +70,6 @@ class Alerter:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=30)
+        self.keeper.release()
         if self.followup is not None:
             self.followup.close()

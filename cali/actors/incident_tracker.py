@@ -14,7 +14,7 @@ from cali.actors import names
 from cali.config import Settings, with_secrets
 from cali.core.incidents import Candidate, IncidentBook
 from cali.core.ports import Unavailable
-from cali.service.leases import LeaseHolder, LeaseTaker
+from cali.service.leases import LeaseKeeper
 from cali.service.tracker import TrackerService
 from cali.state import StateBackendError
 
@@ -36,39 +36,19 @@ class IncidentTracker:
         book = IncidentBook(clock, groups=bootstrap.service_groups(settings), window_s=settings.alerting.window_s)
         self.service = TrackerService(book, bootstrap.state_store(settings), bootstrap.outbox(settings),
                                       scope=f"tracker/{self.stream}/{index}", on_alerts=self._nudge)
-        self.leases = bootstrap.checkpoints(settings)
-        self.owner = bootstrap.worker_id(settings)
-        self.taker = LeaseTaker(self.leases, self.stream, self.owner, settings.pipeline.lease_ttl_s, clock)
-        self.lease: LeaseHolder | None = None
+        self.keeper = LeaseKeeper(bootstrap.checkpoints(settings), self.stream, self.partition,
+                                  bootstrap.worker_id(settings), settings.pipeline.lease_ttl_s, clock,
+                                  on_acquired=self._restore)
         self.restored = 0
         self._alerter: Any = None
         self._stop = threading.Event()
-        self._ready = threading.Event()
-        threading.Thread(target=self._hold, name="tracker-lease", daemon=True).start()
+        threading.Thread(target=self.keeper.run, args=(self._stop,), name="tracker-lease", daemon=True).start()
         threading.Thread(target=self._ticker, name="tracker-tick", daemon=True).start()
 
-    def _hold(self) -> None:
-        """Takes the partition's lease (waiting for another cluster to let go), loads its state, renews it."""
-        ttl = self.settings.pipeline.lease_ttl_s
-        while not self._stop.is_set():
-            if self.lease is None or self.lease.lost.is_set():
-                self._ready.clear()
-                try:
-                    taken = self.taker.try_take(self.partition)
-                    if taken is not None:
-                        lease = LeaseHolder(self.leases, self.stream, self.partition, self.owner, taken.counter,
-                                            ttl, bootstrap.clock())
-                        self.restored = self.service.restore()
-                        self.lease = lease
-                        self._ready.set()
-                        log.info("tracker %d holds %s (%d state items)", self.index, self.partition, self.restored)
-                except Exception as exc:  # the lease table or state store is down: try again
-                    log.warning("tracker %d cannot take %s yet: %s", self.index, self.partition, exc)
-            elif self.lease is not None:
-                self.lease.renew()
-                if self.lease.lost.is_set():
-                    self._ready.clear()
-            self._stop.wait(ttl / 3 if self._ready.is_set() else min(1.0, ttl / 3))
+    def _restore(self) -> None:
+        # Whatever another cluster counted while it held the partition is in the store: start from there.
+        self.restored = self.service.restore()
+        log.info("tracker %d holds %s (%d state items)", self.index, self.partition, self.restored)
 
     def _nudge(self) -> None:
         try:
@@ -80,7 +60,7 @@ class IncidentTracker:
 
     def _ticker(self) -> None:
         while not self._stop.wait(TICK_S):
-            if not self._ready.is_set():
+            if not self.keeper.held.is_set():
                 continue
             try:
                 self.service.tick()
@@ -88,9 +68,9 @@ class IncidentTracker:
                 log.warning("tracker %d tick failed: %s", self.index, exc)
 
     def ingest(self, candidates: list[Candidate]) -> list[str]:
-        if not self._ready.is_set():
-            holder = self.taker.holder_of(self.partition) if self.lease is None else "nobody (renewal failed)"
-            raise Unavailable(f"tracker {self.index} does not hold {self.partition} yet (held by {holder})")
+        if not self.keeper.held.is_set():
+            raise Unavailable(f"tracker {self.index} does not hold {self.partition} yet (held by "
+                              f"{self.keeper.holder_of()}; {self.keeper.last_error or 'waiting'})")
         try:
             return self.service.ingest(candidates)
         except StateBackendError as exc:
@@ -99,15 +79,13 @@ class IncidentTracker:
             raise
 
     def ready(self) -> bool:
-        return self._ready.is_set()
+        return self.keeper.held.is_set()
 
     def stats(self) -> dict[str, Any]:
-        return {"index": self.index, "restored": self.restored, "ready": self._ready.is_set(),
-                "owner": self.owner, **self.service.stats()}
+        return {"index": self.index, "restored": self.restored, "ready": self.keeper.held.is_set(),
+                "owner": self.keeper.owner, **self.service.stats()}
 
     def stop(self) -> None:
         """Stops ticking and hands the partition over (its state is committed after every batch)."""
         self._stop.set()
-        self._ready.clear()
-        if self.lease is not None:
-            self.lease.release()
+        self.keeper.release()

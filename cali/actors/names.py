@@ -2,6 +2,7 @@
 
 SUPERVISOR = "stream-supervisor"
 ALERTER = "alerter"
+ALERTER_LEASE = "~alerter"  # the lease-table row of the one outbox drain
 
 
 def shard_reader(shard_id: str) -> str:

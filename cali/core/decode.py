@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -20,12 +20,13 @@ MAX_RECORD_BYTES = 1024 * 1024
 MAX_LINE_BYTES = 256 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
+class RawRecord(NamedTuple):
+    """One Kinesis record as a reader gets it (cali.sources.kinesis.Record has the same fields)."""
+
     data: bytes
-    sequence_number: str
-    arrived_at: datetime
+    sequence: str
     partition_key: str = ""
+    arrived_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -46,8 +47,9 @@ def event_id(shard_id: str, sequence: str, line: int) -> str:
     return hashlib.blake2b(eid.encode(), digest_size=24).hexdigest()
 
 
-def decode_batch(raws: Iterable[RawRecord], shard_id: str, *, max_record_bytes: int = MAX_RECORD_BYTES,
-                 max_line_bytes: int = MAX_LINE_BYTES) -> Decoded:
+def decode_batch(raws: Iterable[RawRecord], shard_id: str, now: datetime, *,
+                 max_record_bytes: int = MAX_RECORD_BYTES, max_line_bytes: int = MAX_LINE_BYTES) -> Decoded:
+    """`now` stands in for a record's arrival time when the stream gave none."""
     out = Decoded()
     dicts: list[dict[str, Any]] = []
     where: list[tuple[RawRecord, int, bytes]] = []
@@ -55,8 +57,8 @@ def decode_batch(raws: Iterable[RawRecord], shard_id: str, *, max_record_bytes: 
 
     def dead(raw: RawRecord, reason: str, error: str, data: bytes, line: int) -> None:
         out.dead.append(DeadLetter(reason=reason, error=error, shard_id=shard_id,
-                                   sequence_number=raw.sequence_number, line=line, data=data,
-                                   arrived_at=raw.arrived_at))
+                                   sequence_number=raw.sequence, line=line, data=data,
+                                   arrived_at=raw.arrived_at or now))
 
     for raw in raws:
         data = raw.data
@@ -96,7 +98,7 @@ def decode_batch(raws: Iterable[RawRecord], shard_id: str, *, max_record_bytes: 
             except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # defensive: never crash
                 dead(raw, "schema", f"{type(exc).__name__}: {exc}", line, n)
                 continue
-            d["event_id"] = event_id(shard_id, raw.sequence_number, n)
+            d["event_id"] = event_id(shard_id, raw.sequence, n)
             dicts.append(d)
             where.append((raw, n, line))
     _validate(dicts, where, out, dead)
@@ -124,4 +126,4 @@ def _validate(dicts: list[dict[str, Any]], where: list[tuple[RawRecord, int, byt
         where = [where[i] for i in keep]
         rows = ROWS.validate_python(dicts) if dicts else []
     out.rows = rows
-    out.positions = [(raw.sequence_number, n) for raw, n, _ in where]
+    out.positions = [(raw.sequence, n) for raw, n, _ in where]

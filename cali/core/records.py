@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from operator import itemgetter
 from typing import Annotated, Any, NotRequired
 
 import orjson
@@ -314,7 +316,7 @@ _MAX_PLANS = 4096
 class _Plan:
     """What to do with one layout of keys: records from one source share it, so it is worked out once."""
 
-    __slots__ = ("fields", "attrs", "simple", "scheme", "blankable")
+    __slots__ = ("fields", "attrs", "simple", "scheme", "blankable", "names", "values", "attr_values")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         by_field: dict[str, list[str]] = {}
@@ -335,6 +337,10 @@ class _Plan:
         self.blankable = tuple(f for f in _BLANK_IS_NONE if f in by_field)
         self.scheme = _SCHEME_OF_KEY.get(by_field["level"][0], LevelScheme.PINO) if "level" in by_field \
             else LevelScheme.PINO
+        # itemgetter pulls every value in one C call; dict(zip(...)) builds the dict in C too.
+        self.names = tuple(f for f, _ in self.fields)
+        self.values = itemgetter(*[a[0] for _, a in self.fields]) if len(self.fields) > 1 else None
+        self.attr_values = itemgetter(*attrs) if len(attrs) > 1 else None
 
 
 _PLANS: dict[tuple[str, ...], _Plan] = {}
@@ -348,17 +354,18 @@ def normalize(raw: dict[str, Any]) -> dict[str, Any]:
         plan = _Plan(keys)
         if len(_PLANS) < _MAX_PLANS:  # bounded: a producer inventing keys per line gets no cache
             _PLANS[keys] = plan
-    if plan.simple:
-        out = {f: raw[a[0]] for f, a in plan.fields}
-        if out["timestamp"] is None or out["level"] is None:  # null: the general path has the fallbacks
-            return _normalize(raw, plan)
-        if plan.attrs:
-            attrs = {k: raw[k] for k in plan.attrs}
-            if dict in (types := {type(v) for v in attrs.values()}) or list in types:
-                attrs = {k: _scalar(v) for k, v in attrs.items()}
-            out["attributes"] = attrs
-        return prepare_fields(out, plan.scheme, plan.blankable)
-    return _normalize(raw, plan)
+    if not plan.simple:
+        return _normalize(raw, plan)
+    out = dict(zip(plan.names, plan.values(raw), strict=True))  # type: ignore[misc]
+    if out["timestamp"] is None or out["level"] is None:  # null: the general path has the fallbacks
+        return _normalize(raw, plan)
+    if plan.attrs:
+        attrs = dict(zip(plan.attrs, plan.attr_values(raw), strict=True)) if plan.attr_values \
+            else {plan.attrs[0]: raw[plan.attrs[0]]}
+        if dict in (types := set(map(type, attrs.values()))) or list in types:
+            attrs = {k: _scalar(v) for k, v in attrs.items()}
+        out["attributes"] = attrs
+    return prepare_fields(out, plan.scheme, plan.blankable)
 
 
 def _normalize(raw: dict[str, Any], plan: _Plan) -> dict[str, Any]:
@@ -391,7 +398,23 @@ def _normalize(raw: dict[str, Any], plan: _Plan) -> dict[str, Any]:
         out["level"] = _level_from_http_status(raw["status"])
     if attrs:
         out["attributes"] = attrs
-    return prepare_fields(out, plan.scheme)
+    d = prepare_fields(out, plan.scheme)
+    if "level" not in d and type(d.get("message")) is str:
+        d["level"] = _guess_level(d["message"], d.get("stack"))
+    return d
+
+
+# A line no configured format parsed arrives whole, without a level; it is kept, not dead-lettered.
+_SEVERITY_WORD = re.compile(r"\b(FATAL|CRITICAL|PANIC|ERROR|WARN(?:ING)?)\b")
+_GUESS_HEAD_CHARS = 160
+
+
+def _guess_level(message: str, stack: str | None) -> Level:
+    """ERROR for a joined stack trace, the first upper-case severity word near the start, else INFO."""
+    if stack:
+        return Level.ERROR
+    m = _SEVERITY_WORD.search(message, 0, _GUESS_HEAD_CHARS)
+    return _LEVEL_FAST[m.group(1)] if m else Level.INFO
 
 
 def from_wire(raw: dict[str, Any]) -> LogRecord:

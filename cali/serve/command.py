@@ -10,10 +10,13 @@ import yaml
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 
 
-def load_config(path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
-    """The Serve config's first application: name, route, args, per-deployment options, HTTP options."""
+def load_config(path: Path = DEFAULT_CONFIG, name: str = "cali-analysis") -> dict[str, Any]:
+    """One application of the Serve config: name, route, args, per-deployment options, HTTP options."""
     doc = yaml.safe_load(path.read_text())
-    app = doc["applications"][0]
+    apps = {a["name"]: a for a in doc["applications"]}
+    if name not in apps:
+        raise ValueError(f"{path} has no application {name!r}; it has {sorted(apps)}")
+    app = apps[name]
     overrides = {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in app.get("deployments", [])}
     return {"name": app["name"], "route_prefix": app.get("route_prefix", "/"), "args": app.get("args") or {},
             "overrides": overrides, "http": doc.get("http_options") or {}}

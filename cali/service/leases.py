@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cali.core.ports import CheckpointStore, Clock, Lease
@@ -99,3 +100,54 @@ class LeaseHolder:
                 log.warning("lease %s/%s not released (%s); it expires in %.0fs", self.stream, self.shard_id,
                             exc, self.ttl_s)
                 return False
+
+
+class LeaseKeeper:
+    """Takes one lease, waiting while another worker holds it, then keeps it renewed: `held` says when.
+
+    For what must run once per stream across clusters: a tracker partition, the alerter's drain.
+    `on_acquired` runs after each take and before `held` is set (a tracker reloads its state there).
+    """
+
+    def __init__(self, store: CheckpointStore, stream: str, key: str, owner: str, ttl_s: float, clock: Clock,
+                 on_acquired: Callable[[], object] = lambda: None) -> None:
+        self.taker = LeaseTaker(store, stream, owner, ttl_s, clock)
+        self.store, self.stream, self.key, self.owner, self.ttl_s, self.clock = store, stream, key, owner, ttl_s, clock
+        self.on_acquired = on_acquired
+        self.holder: LeaseHolder | None = None
+        self.held = threading.Event()
+        self.last_error: str | None = None
+
+    def step(self) -> None:
+        """One pass: take the lease if not held, renew it if held."""
+        if self.holder is None or self.holder.lost.is_set():
+            self.held.clear()
+            taken = self.taker.try_take(self.key)
+            if taken is None:
+                return
+            holder = LeaseHolder(self.store, self.stream, self.key, self.owner, taken.counter, self.ttl_s,
+                                 self.clock)
+            self.on_acquired()
+            self.holder = holder
+            self.held.set()
+            log.info("%s holds %s/%s", self.owner, self.stream, self.key)
+        elif not self.holder.renew():
+            self.held.clear()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.step()
+                self.last_error = None
+            except Exception as exc:  # the lease table or the state store is down: try again
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("%s cannot take %s yet: %s", self.owner, self.key, exc)
+            stop.wait(self.ttl_s / 3 if self.held.is_set() else min(1.0, self.ttl_s / 3))
+
+    def holder_of(self) -> str | None:
+        return self.taker.holder_of(self.key)
+
+    def release(self) -> None:
+        self.held.clear()
+        if self.holder is not None:
+            self.holder.release()

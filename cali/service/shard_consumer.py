@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import orjson
 
 from cali.core.archive import DeadLetter, dlq_key, encode_jsonl_gz, raw_key
-from cali.core.decode import Decoded, RawRecord, decode_batch
+from cali.core.decode import Decoded, decode_batch
 from cali.core.dedup import RecentIds
 from cali.core.filtering import AlertFilter
 from cali.core.incidents import Candidate
@@ -198,8 +198,8 @@ class ShardConsumer:
 
     def _ingest_chunk(self, records: list[Any]) -> None:
         now = self.clock.now()
-        raws = [RawRecord(r.data, r.sequence, r.arrived_at or now, r.partition_key) for r in records]
-        decoded: Decoded = decode_batch(raws, self.shard_id)
+        raws = records  # Kinesis records as the source gave them: data, sequence, arrived_at
+        decoded: Decoded = decode_batch(raws, self.shard_id, now)
         rows, positions = decoded.rows, decoded.positions
         kept, candidates, slots = self._select(rows, positions)
         if candidates:
@@ -213,13 +213,13 @@ class ShardConsumer:
         self.status.records += len(raws)
         self.status.valid += len(kept)
         self.status.dead += len(decoded.dead)
-        last = raws[-1].sequence_number
+        last = raws[-1].sequence
         self._last_read = last
         if self._ahead:
             return
         b = self._buf
         if b.empty:
-            b.first_seq, b.first_arrival, b.opened_mono = raws[0].sequence_number, raws[0].arrived_at, \
+            b.first_seq, b.first_arrival, b.opened_mono = raws[0].sequence, raws[0].arrived_at or now, \
                 self.clock.monotonic()
         b.last_seq = self._kept = last
         size = b.nbytes
@@ -245,7 +245,8 @@ class ShardConsumer:
             origin = None
             if attrs and "log_offset" in attrs and "log_file" in attrs:
                 # Where the producer wrote the line: the same line put twice is a retry, not a second event.
-                origin = (row.get("host"), attrs["log_file"], attrs["log_offset"], row["message"])
+                # The timestamp too: a rotated file starts again at offset 0 under the same path.
+                origin = (row.get("host"), attrs["log_file"], attrs["log_offset"], row["timestamp"], row["message"])
                 if seen.seen(origin):
                     self.status.duplicates += 1
                     continue

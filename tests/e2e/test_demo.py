@@ -15,6 +15,7 @@ import pytest
 from cali.core.archive import decode_jsonl_gz
 from cali.stack import StackConfig, boto_client, down
 from tests.integration.conftest import free_port, stack_missing
+from tests.support import needs
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +52,7 @@ def _objects(s3, bucket, prefix):
 def test_demo_counts_match_archive_dlq_and_webhook(tmp_path):
     reason = stack_missing()
     if reason:
-        pytest.skip(reason)
+        needs.missing(reason)
     from cali.notify.local_receiver import LocalSlack
 
     ports = {"kinesis": free_port(), "aws": free_port(), "slack": free_port(), "dashboard": free_port(),

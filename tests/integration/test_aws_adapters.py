@@ -33,6 +33,7 @@ from cali.stack.procs import free_port
 from cali.state import SEQUENCE_WIDTH, StateBackendError, StateTooLarge, VersionConflict
 from cali.state.dynamodb_checkpoints import DynamoDBCheckpoints
 from cali.state.dynamodb_state import DynamoDBState
+from tests.support import needs
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +68,7 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 3
 def moto_url(tmp_path_factory):
     exe = Path(sys.executable).parent / "moto_server"
     if not exe.exists():
-        pytest.skip(f"moto_server not found next to {sys.executable}: pip install 'moto[server]'")
+        needs.missing(f"moto_server not found next to {sys.executable}: pip install 'moto[server]'")
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with log.open("wb") as out:

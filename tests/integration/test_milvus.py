@@ -10,9 +10,10 @@ import pytest
 
 from cali.analysis.kb import load_incidents, resolved_incident
 from cali.embed.hashing import HashingEmbedder
+from tests.support import needs
 
 pytestmark = pytest.mark.integration
-pytest.importorskip("pymilvus", reason="pymilvus/milvus-lite are not installed")
+needs.module("pymilvus", "pymilvus/milvus-lite are not installed")
 from cali.vector.milvus import EmbedderMismatchError, MilvusStore, StoreLockedError  # noqa: E402
 
 KB_DIR = Path(__file__).resolve().parents[2] / "knowledge" / "incidents"

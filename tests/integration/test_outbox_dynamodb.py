@@ -17,9 +17,10 @@ from cali.core.ports import DeliveryReceipt
 from cali.core.records import Level
 from cali.stack.procs import free_port
 from cali.state.dynamodb_outbox import DynamoDBOutbox, create_outbox_table
+from tests.support import needs
 
 pytestmark = pytest.mark.integration
-boto3 = pytest.importorskip("boto3")
+boto3 = needs.module("boto3", "boto3 is not installed")
 
 MOTO = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "moto_server"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -30,7 +31,7 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     if not MOTO.exists():
-        pytest.skip(f"moto_server not found at {MOTO}: pip install 'moto[server]' in the venv")
+        needs.missing(f"moto_server not found at {MOTO}: pip install 'moto[server]' in the venv")
     port = free_port()
     proc = subprocess.Popen([str(MOTO), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

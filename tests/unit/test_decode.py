@@ -13,8 +13,12 @@ T = datetime(2026, 11, 26, tzinfo=UTC)
 GOOD = {"time": "2026-11-26 12:00:00.123", "level": "ERROR", "service": "orders-api", "message": "boom"}
 
 
+def decode(*raws: RawRecord, shard: str):
+    return decode_batch(list(raws), shard, T)
+
+
 def raw(data: bytes, seq: str = "1") -> RawRecord:
-    return RawRecord(data, seq, T)
+    return RawRecord(data, seq, "k", T)
 
 
 CASES = [
@@ -31,7 +35,7 @@ CASES = [
 
 def test_table():
     for name, data, n_ok, reason in CASES:
-        out = decode_batch([raw(data)], "shardId-000000000000")
+        out = decode(raw(data), shard="shardId-000000000000")
         assert len(out.rows) == n_ok, name
         if reason:
             (dead,) = out.dead
@@ -43,19 +47,19 @@ def test_table():
 
 
 def test_schema_reason_names_the_field():
-    out = decode_batch([raw(orjson.dumps({**GOOD, "level": "LOUD"}))], "s")
+    out = decode(raw(orjson.dumps({**GOOD, "level": "LOUD"})), shard="s")
     assert out.dead[0].error.startswith("level:")
 
 
 def test_a_bad_utf8_line_does_not_sink_its_neighbours():
-    out = decode_batch([raw(orjson.dumps(GOOD) + b"\n" + b'{"message": "\xff"}\n' + orjson.dumps(GOOD))], "s")
+    out = decode(raw(orjson.dumps(GOOD) + b"\n" + b'{"message": "\xff"}\n' + orjson.dumps(GOOD)), shard="s")
     assert len(out.rows) == 2 and [d.reason for d in out.dead] == ["bad_utf8"]
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2048))
 def test_random_bytes_never_raise_and_every_line_is_accounted(data):
-    out = decode_batch([raw(data)], "s")
+    out = decode(raw(data), shard="s")
     lines = [ln for ln in data.split(b"\n") if ln.strip()]
     assert len(out.rows) + len(out.dead) == len(lines)  # every line: a record or a dead letter
 
@@ -70,7 +74,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
                                        "trace_id", "attributes", "err", "status", "event_id", "x"]),
                        json_values, max_size=8))
 def test_random_json_objects_validate_or_dead_letter(obj):
-    out = decode_batch([raw(json.dumps(obj).encode())], "s")
+    out = decode(raw(json.dumps(obj).encode()), shard="s")
     assert len(out.rows) + len(out.dead) == 1
     # The batch validator and the model are one definition: a row the batch accepts is a valid LogRecord.
     for row in out.rows:
@@ -81,17 +85,17 @@ def test_random_json_objects_validate_or_dead_letter(obj):
 def test_identical_lines_are_two_records_with_ids_from_their_position():
     # Two users hitting the same 502 in the same millisecond: two events, never a "replay".
     line = orjson.dumps(GOOD)
-    out = decode_batch([raw(line + b"\n" + line + b"\n", seq="7"), raw(line, seq="8")], "shardId-1")
+    out = decode(raw(line + b"\n" + line + b"\n", seq="7"), raw(line, seq="8"), shard="shardId-1")
     assert [r["event_id"] for r in out.rows] == ["shardId-1:7:0", "shardId-1:7:1", "shardId-1:8:0"]
     assert out.positions == [("7", 0), ("7", 1), ("8", 0)]
     # A replay of the same Kinesis record gets the same ids.
-    again = decode_batch([raw(line + b"\n" + line + b"\n", seq="7")], "shardId-1")
+    again = decode(raw(line + b"\n" + line + b"\n", seq="7"), shard="shardId-1")
     assert [r["event_id"] for r in again.rows] == ["shardId-1:7:0", "shardId-1:7:1"]
 
 
 def test_an_application_event_id_is_an_attribute_not_the_identity():
-    out = decode_batch([raw(orjson.dumps({**GOOD, "event_id": "order-42"}), seq="1"),
-                        raw(orjson.dumps({**GOOD, "eventId": "order-42"}), seq="2")], "s")
+    out = decode(raw(orjson.dumps({**GOOD, "event_id": "order-42"}), seq="1"),
+                        raw(orjson.dumps({**GOOD, "eventId": "order-42"}), seq="2"), shard="s")
     assert [r["event_id"] for r in out.rows] == ["s:1:0", "s:2:0"]
     assert out.rows[0]["attributes"] == {"event_id": "order-42"}
     assert out.rows[1]["attributes"] == {"eventId": "order-42"}
@@ -104,7 +108,7 @@ def test_event_id_stays_within_its_limit():
 def test_bad_rows_in_a_batch_are_dead_lettered_and_the_rest_kept_in_order():
     good = [orjson.dumps({**GOOD, "message": f"m{i}"}) for i in range(5)]
     bad = orjson.dumps({**GOOD, "service": "no spaces allowed"})
-    out = decode_batch([raw(b"\n".join([good[0], bad, good[1]]), seq="1"), raw(good[2], seq="2")], "s")
+    out = decode(raw(b"\n".join([good[0], bad, good[1]]), seq="1"), raw(good[2], seq="2"), shard="s")
     assert [r["message"] for r in out.rows] == ["m0", "m1", "m2"]
     assert out.positions == [("1", 0), ("1", 2), ("2", 0)]
     (dead,) = out.dead

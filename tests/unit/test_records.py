@@ -93,3 +93,20 @@ def test_validation_reason_names_fields():
     reason = validation_reason(e.value)
     for field in ("timestamp:", "level:", "service:"):
         assert field in reason
+
+
+UNPARSED = [
+    ("plain", "connection pool warmed up", None, Level.INFO),
+    ("severity word", "2026-11-26 12:00:00 ERROR something odd happened", None, Level.ERROR),
+    ("warning word", "[WARNING] disk 91% full", None, Level.WARN),
+    ("lower case is prose", "no error here, all fine", None, Level.INFO),
+    ("joined stack", "Exception in thread main", "java.lang.RuntimeException: x\n\tat a.B.c(B.java:1)", Level.ERROR),
+]
+
+
+@pytest.mark.parametrize("name,message,stack,expected", UNPARSED, ids=[u[0] for u in UNPARSED])
+def test_a_line_no_format_parsed_is_kept_with_a_level(name, message, stack, expected):
+    raw = {"message": message + ("\n" + stack if stack else ""), "service": "legacy-app",
+           "@ingested": "2026-11-26T12:00:00.000Z", "log_file": "/var/log/legacy.log", "log_offset": 120}
+    r = LogRecord.model_validate(normalize(raw))
+    assert r.level is expected and r.message == message

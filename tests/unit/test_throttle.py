@@ -44,7 +44,7 @@ def test_no_summary_without_repeats_and_incidents_are_independent():
 def test_state_round_trip_does_not_realert():
     clock = FakeClock(T0)
     book = IncidentBook(clock, window_s=300)
-    book.ingest([cand(n=0)]).alerts
+    book.ingest([cand(n=0)])
     clock.advance(10)
     restored = IncidentBook(clock, window_s=300)
     puts, _ = book.changes()
@@ -65,16 +65,16 @@ def test_bounded_keys_close_oldest_first():
     clock = FakeClock(T0)
     book = IncidentBook(clock, window_s=300, max_keys=2)
     for i in range(3):
-        book.ingest([cand(f"m{i} x", n=i), cand(f"m{i} x", n=i + 100)]).alerts
+        book.ingest([cand(f"m{i} x", n=i), cand(f"m{i} x", n=i + 100)])
     assert len(book.throttler.windows) <= 2
 
 
 def test_a_repeat_after_the_window_expired_still_gets_the_summary_first():
     clock = FakeClock(T0)
     book = IncidentBook(clock, window_s=300)
-    book.ingest([cand(n=0)]).alerts
+    book.ingest([cand(n=0)])
     clock.advance(10)
-    book.ingest([cand(n=1)]).alerts
+    book.ingest([cand(n=1)])
     clock.advance(300)  # expired, and no tick ran in between
     kinds = [a.kind for a in book.ingest([cand(n=2)]).alerts]
     assert kinds == [AlertKind.SUMMARY, AlertKind.FIRST]
