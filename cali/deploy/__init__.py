@@ -1,0 +1,1 @@
+"""Deployment helpers: the KubeRay manifests generated from the Serve config."""
