@@ -47,18 +47,23 @@ def _get(name: str, namespace: str) -> Any | None:
 
 
 def pipeline_status(settings: Settings, timeout: float = 10.0) -> dict[str, Any]:
+    """Every actor's own report; one that does not answer in time is listed under "unanswered"."""
     ns = settings.ray.namespace
-    out: dict[str, Any] = {"shards": [], "trackers": [], "alerter": None}
-    sup = _get(names.SUPERVISOR, ns)
-    if sup is not None:
-        out["shards"] = ray.get(sup.status.remote(), timeout=timeout)
-    for i in range(settings.alerting.trackers):
-        t = _get(names.tracker(i), ns)
-        if t is not None:
-            out["trackers"].append(ray.get(t.stats.remote(), timeout=timeout))
-    alerter = _get(names.ALERTER, ns)
-    if alerter is not None:
-        out["alerter"] = ray.get(alerter.stats.remote(), timeout=timeout)
+    out: dict[str, Any] = {"shards": [], "trackers": [], "alerter": None, "unanswered": []}
+
+    def ask(name: str, method: str) -> Any:
+        handle = _get(name, ns)
+        if handle is None:
+            return None
+        try:
+            return ray.get(getattr(handle, method).remote(), timeout=timeout)
+        except (ray.exceptions.RayError, TimeoutError) as exc:
+            out["unanswered"].append(f"{name}: {type(exc).__name__}")
+            return None
+
+    out["shards"] = ask(names.SUPERVISOR, "status") or []
+    out["trackers"] = [t for i in range(settings.alerting.trackers) if (t := ask(names.tracker(i), "stats"))]
+    out["alerter"] = ask(names.ALERTER, "stats")
     return out
 
 
@@ -98,7 +103,7 @@ def pipeline_health(settings: Settings, timeout: float = 5.0, now: datetime | No
         if row.get("state") in ("shard_end", "waiting", "leasing"):
             continue
         waiting = (row.get("millis_behind_latest") or 0) > 0 or (row.get("pending_bytes") or 0) > 0
-        last = row.get("last_checkpoint_at")
+        last = row.get("last_checkpoint_at") or row.get("started_at")
         if waiting and last and (now - datetime.fromisoformat(last)).total_seconds() > p.stall_s:
             problems.append(f"shard {row['shard_id']}: records waiting and no checkpoint since {last} "
                             f"(state {row.get('state')}, last error: {row.get('last_error')})")

@@ -17,6 +17,7 @@ class ReaderStatus:
     duplicates: int = 0  # producers' retries recognised by origin and dropped
     candidates: int = 0
     set_aside: int = 0  # candidates the trackers kept failing on: in the DLQ, not in any incident
+    skipped: int = 0  # records read in alert-ahead (alerted, not kept): they are read again
     archived: int = 0
     archived_objects: int = 0
     pending_bytes: int = 0  # rows read but not yet archived
@@ -30,6 +31,7 @@ class ReaderStatus:
     errors: int = 0
     last_error: str | None = None
     owner: str | None = None
+    started_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -123,6 +123,7 @@ class ShardConsumer:
         self._last_read = self._kept = checkpoint
         self._iterator = self._new_iterator()
         self._rate_mark = (self.clock.monotonic(), 0)
+        self.status.started_at = self.clock.now().isoformat()
         self.status.state = "reading"
 
     def _new_iterator(self) -> str:
@@ -210,28 +211,25 @@ class ShardConsumer:
                 if key is not None:
                     kept[i]["incident_key"] = key
             self.status.candidates += len(candidates)
+        last = raws[-1].sequence
+        self._last_read = last
+        if self._ahead:  # counted when read again and kept
+            self.status.skipped += len(raws)
+            return
         self.status.records += len(raws)
         self.status.valid += len(kept)
         self.status.dead += len(decoded.dead)
-        last = raws[-1].sequence
-        self._last_read = last
-        if self._ahead:
-            return
         b = self._buf
         if b.empty:
             b.first_seq, b.first_arrival, b.opened_mono = raws[0].sequence, raws[0].arrived_at or now, \
                 self.clock.monotonic()
         b.last_seq = self._kept = last
-        size = b.nbytes
-        for row in kept:
-            line = _JSON(row, option=_UTC_Z)
-            b.rows.append(line)
-            size += len(line)
-        for line in [d.to_json() for d in decoded.dead] + self._aside:
-            b.dead.append(line)
-            size += len(line)
+        lines = [_JSON(row, option=_UTC_Z) for row in kept]
+        b.rows.extend(lines)
+        dead = [d.to_json() for d in decoded.dead] + self._aside
+        b.dead.extend(dead)
         self._aside = []
-        b.nbytes = size
+        b.nbytes += sum(map(len, lines)) + sum(map(len, dead))
 
     def _select(self, rows: list[dict[str, Any]], positions: list[tuple[str, int]]
                 ) -> tuple[list[dict[str, Any]], list[Candidate], list[int]]:
