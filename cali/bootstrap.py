@@ -22,7 +22,7 @@ def aws_client(settings: Settings, service: str) -> Any:
     endpoint = aws.kinesis_endpoint_url if service == "kinesis" else aws.endpoint_url
     kwargs: dict[str, Any] = {"region_name": aws.region, "endpoint_url": endpoint,
                               "config": Config(connect_timeout=aws.connect_timeout_s, read_timeout=aws.read_timeout_s,
-                                               retries={"max_attempts": aws.max_attempts, "mode": "standard"})}
+                                               retries={"total_max_attempts": aws.max_attempts, "mode": "standard"})}
     if aws.access_key_id and aws.secret_access_key:
         kwargs["aws_access_key_id"] = aws.access_key_id.get_secret_value()
         kwargs["aws_secret_access_key"] = aws.secret_access_key.get_secret_value()

@@ -28,7 +28,7 @@ class AwsSettings(_Section):
     # Per call; `cali health` and `cali run`'s start-up checks use their own short ones (bootstrap.healthchecks).
     connect_timeout_s: float = Field(5.0, gt=0)
     read_timeout_s: float = Field(20.0, gt=0)
-    max_attempts: int = Field(3, ge=1, le=10)
+    max_attempts: int = Field(4, ge=1, le=10)  # in all, the first try included (botocore's total_max_attempts)
 
 
 class KinesisSettings(_Section):

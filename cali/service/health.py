@@ -40,5 +40,14 @@ def run_checks(checks: list[Check], deadline_s: float) -> list[Health]:
     end = time.monotonic() + deadline_s
     for t in threads:
         t.join(max(0.0, end - time.monotonic()))
-    return [results.get(i) or Health(c.name, False, f"{c.where} did not answer within {deadline_s:g} s; "
-                                     f"is it up? ({c.setting} sets it)") for i, c in enumerate(checks)]
+    return [_named(results.get(i), c, deadline_s) for i, c in enumerate(checks)]
+
+
+def _named(h: Health | None, c: Check, deadline_s: float) -> Health:
+    """A failure names the setting to fix, unless the adapter's message already does."""
+    if h is None:
+        return Health(c.name, False, f"{c.where} did not answer within {deadline_s:g} s; is it up? "
+                                     f"(set by {c.setting})")
+    if h.ok or "CALI_" in h.detail:
+        return h
+    return Health(h.name, h.ok, f"{h.detail} (set by {c.setting})")

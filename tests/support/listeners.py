@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import ssl
 from dataclasses import dataclass
@@ -47,7 +48,8 @@ def listeners(pids: list[int]) -> list[Listener]:
             proc = psutil.Process(pid)
             name = (proc.cmdline() or [proc.name()])[0].rsplit("/", 1)[-1]
             if name.startswith("ray::"):
-                name = name.split()[0]
+                # A worker's title carries the method it runs: "ray::ServeReplica:app:Api.handle_request".
+                name = re.sub(r"\.\w+$", "", name.split()[0])
             for c in proc.net_connections(kind="tcp"):
                 if c.status == psutil.CONN_LISTEN:
                     out.append(Listener(pid, name, c.laddr.ip, c.laddr.port))
