@@ -203,7 +203,7 @@ def healthchecks(settings: Settings, deadline_s: float = PROBE_DEADLINE_S) -> li
         Check("state", lambda: state_store(probe), *_state_where(settings, ddb)),
         Check("outbox", lambda: outbox(probe), *_state_where(settings, ddb)),
         Check("slack-secret", lambda: webhook_secret(probe), aws.endpoint_url or f"Secrets Manager in {aws.region}",
-              "CALI_SLACK__WEBHOOK_SECRET_ID"),
+              "CALI_SLACK__WEBHOOK_URL or CALI_SLACK__WEBHOOK_SECRET_ID"),
         Check("slack", lambda: notifier(probe), "Slack", "CALI_SLACK__BOT_TOKEN / CALI_SLACK__WEBHOOK_URL"),
     ]
     if settings.analysis.llm is not None:

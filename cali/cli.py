@@ -198,12 +198,14 @@ def serve(
     import time
 
     from cali.serve.command import load_config
-    from cali.startup import reported, start_ray, start_serve
+    from cali.startup import preflight, reported, serve_port, start_ray, start_serve
 
     settings = _settings()
+    app_config = load_config(config)
     with reported("cali serve"), contextlib.ExitStack() as started:
+        preflight([serve_port(app_config, port, "--port")])  # before Ray, which takes seconds to start
         start_ray(settings, started, dashboard_flag="CALI_RAY__DASHBOARD_PORT")
-        url = start_serve(load_config(config), started, port=port, flag="--port")
+        url = start_serve(app_config, started, port=port, flag="--port")
         started.pop_all()
     console.print(f"analysis app on {url} (POST /analyze, POST /kb/search, GET /healthz, docs at {url}/docs)")
     try:

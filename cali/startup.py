@@ -118,7 +118,7 @@ def start_ray(settings: Any, started: ExitStack, *, dashboard_flag: str, num_cpu
 
     local = rayenv.is_local(settings.ray.address)
     port = Port("Ray dashboard", settings.ray.dashboard_port, dashboard_flag) if local else None
-    if port is not None:
+    if port is not None and not _joins_ray_start():
         preflight([port])
     started.callback(_ray_shutdown)  # registered first: ray.init can fail after starting processes
     where = "Ray" if local else f"Ray at {settings.ray.address or 'RAY_ADDRESS'}"
@@ -126,16 +126,33 @@ def start_ray(settings: Any, started: ExitStack, *, dashboard_flag: str, num_cpu
         bootstrap.init_ray(settings, num_cpus=num_cpus)
 
 
+def serve_port(config: dict[str, Any], port: int | None, flag: str) -> Port:
+    return Port("analysis app, Ray Serve HTTP", port or config["http"].get("port", 8000), flag)
+
+
 def start_serve(config: dict[str, Any], started: ExitStack, *, port: int | None, flag: str,
                 args_update: dict[str, Any] | None = None, hint: str = "") -> str:
     """cali.serve.command.deploy, failing as one line; Serve is shut down when `started` unwinds."""
     from cali.serve.command import deploy
 
-    http = Port("analysis app, Ray Serve HTTP", port or config["http"].get("port", 8000), flag)
+    http = serve_port(config, port, flag)
     preflight([http])
     started.callback(_serve_shutdown)
     with starting(http, system="the analysis app on Ray Serve", hint=hint):
         return deploy(config, port=port, args_update=args_update)
+
+
+def _joins_ray_start() -> bool:
+    """ray.init() without an address joins a cluster that `ray start` recorded, whose dashboard is not ours."""
+    from cali import rayenv
+
+    rayenv.prepare(None)  # importing Ray below must not be its first import without the loopback env
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        return canonicalize_bootstrap_address(None) is not None
+    except Exception:  # an unreadable record: ray.init() will say so itself
+        return False
 
 
 def _ray_shutdown() -> None:

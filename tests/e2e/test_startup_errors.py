@@ -92,3 +92,16 @@ def test_stack_up_names_a_taken_port_and_stops_what_it_started(tmp_path, taken, 
         done, tag2 = _run("tests.support.no_preflight", args, tmp_path)
         _assert_one_line(done, blocker.port, flag, "cali stack up")
     assert not tagged_processes(tag) and not tagged_processes(tag2)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("args", "env_var", "flag"), [
+    (["serve", "--port", "{port}"], None, "--port"),
+    (["serve"], "CALI_RAY__DASHBOARD_PORT", "CALI_RAY__DASHBOARD_PORT")])
+def test_serve_names_a_taken_port(tmp_path, monkeypatch, args, env_var, flag, kind):
+    with PortBlocker(kind) as blocker:
+        if env_var:
+            monkeypatch.setenv(env_var, str(blocker.port))
+        done, tag = _run("cali", [a.format(port=blocker.port) for a in args], tmp_path)
+    _assert_one_line(done, blocker.port, flag, "cali serve")
+    assert not tagged_processes(tag)
