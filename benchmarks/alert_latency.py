@@ -11,7 +11,6 @@ Prints p50/p90/p99/max; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import string
@@ -40,7 +39,9 @@ def main() -> None:
     ap.add_argument("--background-rate", type=float, default=50.0, help="INFO lines/s on the same file")
     ap.add_argument("--flush-after", type=float, default=0.5, help="multiline joiner idle flush, seconds")
     a = ap.parse_args()
+    from cali import rayenv
 
+    rayenv.prepare(None)  # before `import ray`: Ray reads how to bind when imported
     import ray
 
     from cali import bootstrap
@@ -51,7 +52,6 @@ def main() -> None:
     from cali.ship.shipper import Shipper
     from cali.stack import StackConfig, down, up
 
-    os.environ.update(bootstrap.LOOPBACK_ENV)
     tmp = Path(tempfile.mkdtemp(prefix="cali-latency-"))
     stack = StackConfig(state_dir=tmp / "stack", kinesis_port=free_port(), aws_port=free_port())
     up(stack)
@@ -62,6 +62,7 @@ def main() -> None:
                                    "alerter_cpus": 0.05})
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              runtime_env={"env_vars": bootstrap.LOOPBACK_ENV})
+    rayenv.check_after_start(ray)
     stop = threading.Event()
     try:
         start_pipeline(settings)

@@ -15,6 +15,9 @@ AGGREGATE = 25  # log events per Kinesis record, as Fluent Bit's simple_aggregat
 
 
 def bench_actor(payloads: list[bytes]) -> dict:
+    from cali import rayenv
+
+    rayenv.prepare(None)  # before `import ray`: Ray reads how to bind when imported
     import ray
 
     from cali import bootstrap
@@ -23,7 +26,6 @@ def bench_actor(payloads: list[bytes]) -> dict:
     from cali.sources.kinesis import PutEntry
     from cali.stack import StackConfig, down, up
 
-    os.environ.update(bootstrap.LOOPBACK_ENV)
     tmp = Path(tempfile.mkdtemp(prefix="cali-hot-"))
     stack = StackConfig(state_dir=tmp / "stack", kinesis_port=free_port(), aws_port=free_port(), shards=1)
     up(stack)
@@ -45,6 +47,7 @@ def bench_actor(payloads: list[bytes]) -> dict:
         export_secrets(settings, os.environ)
         ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
                  runtime_env={"env_vars": bootstrap.LOOPBACK_ENV})
+        rayenv.check_after_start(ray)
         start_pipeline(settings)
         t0 = time.perf_counter()
         deadline = t0 + 900

@@ -14,11 +14,15 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ray import serve
+from cali import rayenv
 
-from cali.bootstrap import LOOPBACK_ENV
-from cali.serve.spec import EmbedderSpec, build_embedder
-from cali.stack.procs import free_port
+rayenv.prepare(None)  # an entry point: before `import ray`, which reads how Ray binds
+
+from ray import serve  # noqa: E402
+
+from cali.bootstrap import LOOPBACK_ENV  # noqa: E402
+from cali.serve.spec import EmbedderSpec, build_embedder  # noqa: E402
+from cali.stack.procs import free_port  # noqa: E402
 
 TEXTS = [f"java.sql.SQLTransientConnectionException: HikariPool-{i} - Connection is not available, request timed "
          f"out after {1000 + i}ms while reserving order {i}" for i in range(2000)]
@@ -96,9 +100,9 @@ def main() -> None:
     a = ap.parse_args()
     import ray
 
-    os.environ.update(LOOPBACK_ENV)
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              runtime_env={"env_vars": LOOPBACK_ENV})
+    rayenv.check_after_start(ray)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:

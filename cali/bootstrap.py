@@ -11,9 +11,7 @@ from cali.config import Settings
 from cali.core.clock import SystemClock
 from cali.core.filtering import AlertFilter, ServiceRule
 from cali.core.ports import Health
-
-# Ray binds the machine's non-loopback address unless this is 0 (measured); set before ray.init().
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+from cali.rayenv import LOOPBACK_ENV
 
 
 def aws_client(settings: Settings, service: str) -> Any:
@@ -23,8 +21,8 @@ def aws_client(settings: Settings, service: str) -> Any:
     aws = settings.aws
     endpoint = aws.kinesis_endpoint_url if service == "kinesis" else aws.endpoint_url
     kwargs: dict[str, Any] = {"region_name": aws.region, "endpoint_url": endpoint,
-                              "config": Config(connect_timeout=5, read_timeout=20,
-                                               retries={"max_attempts": 3, "mode": "standard"})}
+                              "config": Config(connect_timeout=aws.connect_timeout_s, read_timeout=aws.read_timeout_s,
+                                               retries={"total_max_attempts": aws.max_attempts, "mode": "standard"})}
     if aws.access_key_id and aws.secret_access_key:
         kwargs["aws_access_key_id"] = aws.access_key_id.get_secret_value()
         kwargs["aws_secret_access_key"] = aws.secret_access_key.get_secret_value()
@@ -152,23 +150,34 @@ def clock() -> SystemClock:
 
 
 def init_ray(settings: Settings, *, num_cpus: float | None = None) -> Any:
-    """Starts or joins Ray; locally every listener is bound to 127.0.0.1."""
+    """Starts or joins Ray; locally every listener is bound to 127.0.0.1 (see cali/rayenv.py)."""
+    from cali import rayenv
+
+    local = rayenv.is_local(settings.ray.address)
+    if local:
+        rayenv.prepare(None)  # in time only if nothing imported ray yet: the check says so
+        rayenv.check_before_start()
     import ray
 
-    os.environ.update(LOOPBACK_ENV)
     if ray.is_initialized():
         return ray.get_runtime_context()
-    if settings.ray.address:
+    if not local:
         return ray.init(address=settings.ray.address, namespace=settings.ray.namespace)
     # The local Ray's workers inherit this environment: that is how actors get secrets without them
     # travelling as actor arguments (cali.config.without_secrets).
     from cali.config import export_secrets
 
     export_secrets(settings, os.environ)
-    return ray.init(namespace=settings.ray.namespace, include_dashboard=True, dashboard_host="127.0.0.1",
-                    dashboard_port=settings.ray.dashboard_port, num_cpus=num_cpus or os.cpu_count(),
-                    logging_level="WARNING", log_to_driver=False, configure_logging=True,
-                    runtime_env={"env_vars": LOOPBACK_ENV})
+    ctx = ray.init(namespace=settings.ray.namespace, include_dashboard=True, dashboard_host="127.0.0.1",
+                   dashboard_port=settings.ray.dashboard_port, num_cpus=num_cpus or os.cpu_count(),
+                   logging_level="WARNING", log_to_driver=False, configure_logging=True,
+                   runtime_env={"env_vars": LOOPBACK_ENV})
+    try:
+        rayenv.check_after_start(ray)
+    except rayenv.RayEnvError:
+        ray.shutdown()
+        raise
+    return ctx
 
 
 def _llm(settings: Settings) -> Any:
@@ -178,23 +187,40 @@ def _llm(settings: Settings) -> Any:
     return OpenAIChat.from_settings(settings.analysis.llm)
 
 
-def healthchecks(settings: Settings) -> list[Health]:
-    """One check per configured external system, each bounded by the adapters' own timeouts."""
-    checks: list[tuple[str, Callable[[], Any]]] = [
-        ("kinesis", lambda: kinesis_source(settings)), ("s3", lambda: archive(settings)),
-        ("checkpoints", lambda: checkpoints(settings)), ("state", lambda: state_store(settings)),
-        ("outbox", lambda: outbox(settings)), ("slack-secret", lambda: webhook_secret(settings)),
-        ("slack", lambda: notifier(settings)),
+# A start-up check must answer in seconds: one attempt, short timeouts, and one deadline for them all.
+PROBE_AWS = {"connect_timeout_s": 2.0, "read_timeout_s": 3.0, "max_attempts": 1}
+PROBE_DEADLINE_S = 8.0
+
+
+def healthchecks(settings: Settings, deadline_s: float = PROBE_DEADLINE_S) -> list[Health]:
+    """One check per configured external system, run together; a check that has not answered by the
+    deadline is reported as not answering, with the endpoint and the variable that sets it."""
+    from cali.service.health import Check, run_checks
+
+    probe = settings.model_copy(update={"aws": settings.aws.model_copy(update=PROBE_AWS)})
+    aws = settings.aws
+    ddb = (aws.endpoint_url or f"DynamoDB in {aws.region}", "CALI_AWS__ENDPOINT_URL")
+    checks = [
+        Check("kinesis", lambda: kinesis_source(probe), aws.kinesis_endpoint_url or f"Kinesis in {aws.region}",
+              "CALI_AWS__KINESIS_ENDPOINT_URL"),
+        Check("s3", lambda: archive(probe), aws.endpoint_url or f"S3 in {aws.region}", "CALI_AWS__ENDPOINT_URL"),
+        Check("checkpoints", lambda: checkpoints(probe), *_state_where(settings, ddb)),
+        Check("state", lambda: state_store(probe), *_state_where(settings, ddb)),
+        Check("outbox", lambda: outbox(probe), *_state_where(settings, ddb)),
+        Check("slack-secret", lambda: webhook_secret(probe), aws.endpoint_url or f"Secrets Manager in {aws.region}",
+              "CALI_SLACK__WEBHOOK_URL or CALI_SLACK__WEBHOOK_SECRET_ID"),
+        Check("slack", lambda: notifier(probe), "Slack", "CALI_SLACK__BOT_TOKEN / CALI_SLACK__WEBHOOK_URL"),
     ]
     if settings.analysis.llm is not None:
-        checks.append(("llm", lambda: _llm(settings)))
-    out = []
-    for name, build in checks:
-        try:
-            out.append(build().healthcheck())
-        except Exception as exc:  # a check reports; it never raises
-            out.append(Health(name, False, f"{type(exc).__name__}: {exc}"))
-    return out
+        checks.append(Check("llm", lambda: _llm(probe), settings.analysis.llm.base_url,
+                            "CALI_ANALYSIS__LLM__BASE_URL"))
+    return run_checks(checks, deadline_s)
+
+
+def _state_where(settings: Settings, ddb: tuple[str, str]) -> tuple[str, str]:
+    if settings.state.backend == "sqlite":
+        return str(settings.state.sqlite_dir), "CALI_STATE__SQLITE_DIR"
+    return ddb
 
 
 def analysis_followup(settings: Settings, outbox: Any, clock: Any, on_queued: Callable[[], None]) -> Any:

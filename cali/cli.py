@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,23 @@ from rich.table import Table
 app = typer.Typer(help="CALI: application logs become actionable incidents, on Ray.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
 console = Console()
+
+
+@app.callback()
+def _entry() -> None:
+    # Ray reads how to bind when it is first imported: set that before any command can import it.
+    from cali.rayenv import prepare
+
+    prepare(_ray_address())
+
+
+def _ray_address() -> str | None:
+    from cali.config import load_settings
+
+    try:
+        return load_settings().ray.address
+    except Exception:  # the command itself reports a bad configuration; here it only means "local"
+        return None
 
 
 def _register() -> None:
@@ -98,8 +116,8 @@ def run(
     from pydantic import ValidationError
 
     from cali.actors.launch import start_pipeline, stop_pipeline
-    from cali.bootstrap import init_ray
     from cali.config import KinesisSettings
+    from cali.startup import reported, start_ray, starting
 
     settings = _settings()
     if start or start_timestamp:
@@ -114,13 +132,15 @@ def run(
     from cali.bootstrap import healthchecks
 
     failed = [h for h in healthchecks(settings) if not h.ok]
-    for h in failed:
-        console.print(f"[red]{h.name}[/red]: {h.detail}")
+    for h in failed:  # one plain line per system that failed or did not answer
+        typer.echo(f"cali run: {h.name}: {h.detail}", err=True)
     if failed:
-        console.print("fix the above (see `cali health`) and start again")
         raise typer.Exit(1)
-    init_ray(settings)
-    start_pipeline(settings)
+    with reported("cali run"), contextlib.ExitStack() as started:
+        start_ray(settings, started, dashboard_flag="CALI_RAY__DASHBOARD_PORT")
+        with starting(None, system="the pipeline actors"):
+            start_pipeline(settings)
+        started.pop_all()  # running: the actors and the local Ray stay up until Ctrl-C
     console.print("pipeline started; Ctrl-C stops it")
     try:
         code = _watch(settings)
@@ -164,13 +184,9 @@ def _watch(settings) -> int:  # noqa: ANN001
 
 
 def _connect(settings) -> None:  # noqa: ANN001
-    import os
-
+    # The `cali` callback set Ray's loopback variables before anything imported Ray (cali/rayenv.py).
     import ray
 
-    from cali.bootstrap import LOOPBACK_ENV
-
-    os.environ.update(LOOPBACK_ENV)
     try:
         ray.init(address=settings.ray.address or "auto", namespace=settings.ray.namespace,
                  logging_level="ERROR", log_to_driver=False)
@@ -235,12 +251,16 @@ def serve(
     """Start the analysis app (Ray Serve) on the local Ray, HTTP on 127.0.0.1; Ctrl-C stops it."""
     import time
 
-    from cali.bootstrap import init_ray
-    from cali.serve.command import deploy, load_config
+    from cali.serve.command import load_config
+    from cali.startup import preflight, reported, serve_port, start_ray, start_serve
 
     settings = _settings()
-    init_ray(settings)
-    url = deploy(load_config(config), port=port)
+    app_config = load_config(config)
+    with reported("cali serve"), contextlib.ExitStack() as started:
+        preflight([serve_port(app_config, port, "--port")])  # before Ray, which takes seconds to start
+        start_ray(settings, started, dashboard_flag="CALI_RAY__DASHBOARD_PORT")
+        url = start_serve(app_config, started, port=port, flag="--port")
+        started.pop_all()
     console.print(f"analysis app on {url} (POST /analyze, POST /kb/search, GET /healthz, docs at {url}/docs)")
     try:
         while True:
@@ -269,12 +289,14 @@ def demo(
 ) -> None:
     """Run everything locally: stack, Ray, generator, shipper, actors, a Slack receiver; show it live."""
     from cali.demo import DemoOptions, run_demo
+    from cali.startup import reported
 
-    summary = run_demo(DemoOptions(
-        duration=duration, seed=seed, rate=rate, incident_every=incident_every, window=window, shards=shards,
-        state_dir=state_dir.resolve(), keep_stack=keep_stack, kinesis_port=kinesis_port, aws_port=aws_port,
-        slack_port=slack_port, dashboard_port=dashboard_port, quiet=quiet, analysis=analysis,
-        serve_port=serve_port), console)
+    with reported("cali demo"):
+        summary = run_demo(DemoOptions(
+            duration=duration, seed=seed, rate=rate, incident_every=incident_every, window=window, shards=shards,
+            state_dir=state_dir.resolve(), keep_stack=keep_stack, kinesis_port=kinesis_port, aws_port=aws_port,
+            slack_port=slack_port, dashboard_port=dashboard_port, quiet=quiet, analysis=analysis,
+            serve_port=serve_port), console)
     if duration is not None:
         print(json.dumps(summary), flush=True)
 

@@ -27,6 +27,10 @@ class AwsSettings(_Section):
     kinesis_endpoint_url: str | None = None
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
+    # Per call; `cali health` and `cali run`'s start-up checks use their own short ones (bootstrap.healthchecks).
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(20.0, gt=0)
+    max_attempts: int = Field(4, ge=1, le=10)  # in all, the first try included (botocore's total_max_attempts)
 
 
 class KinesisSettings(_Section):

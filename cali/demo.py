@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ from rich.live import Live
 
 from cali import bootstrap
 from cali.config import Settings, local_settings
+from cali.startup import Port, preflight, start_ray, start_serve, starting
 
 
 @dataclass
@@ -51,14 +53,20 @@ class _Threads:
         return stop
 
 
-def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
-    import ray
+def demo_ports(opt: DemoOptions, *, receiver: bool) -> dict[str, Port]:
+    """Every port the demo listens on, with the flag that moves it."""
+    ports = {"kinesis": Port("kinesalite, Kinesis", opt.kinesis_port, "--kinesis-port", process="kinesalite"),
+             "aws": Port("moto, S3/DynamoDB/Secrets Manager", opt.aws_port, "--aws-port", process="moto"),
+             "dashboard": Port("Ray dashboard", opt.dashboard_port, "--dashboard-port")}
+    if receiver:
+        ports["slack"] = Port("local Slack receiver", opt.slack_port, "--slack-port")
+    if opt.analysis:
+        ports["serve"] = Port("analysis app, Ray Serve HTTP", opt.serve_port, "--serve-port")
+    return ports
 
-    from cali.actors.launch import pipeline_status, start_pipeline, stop_pipeline
-    from cali.gen.sources import DEMO_SOURCES, demo_sources
-    from cali.gen.writer import run_generate
-    from cali.notify.local_receiver import LocalSlack
-    from cali.ship.shipper import Shipper
+
+def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
+    """Raises StartupError (one line) when something fails to start, after stopping what did start."""
     from cali.stack import lifecycle
     from cali.stack.config import StackConfig
 
@@ -67,18 +75,39 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
     if root.exists():
         lifecycle.down(StackConfig(state_dir=root / "stack"))
         shutil.rmtree(root)
+    real_webhook = os.environ.get("SLACK_WEBHOOK_URL")
+    ports = demo_ports(opt, receiver=not real_webhook)
+    preflight(ports.values())  # the race with another process taking a port is handled where each starts
+    with contextlib.ExitStack() as started:
+        return _run(opt, console, root, real_webhook, ports, started)
+
+
+def _run(opt: DemoOptions, console: Console, root: Path, real_webhook: str | None, ports: dict[str, Port],
+         started: contextlib.ExitStack) -> dict[str, Any]:
+    """Each thing started registers its stop on `started` before anything else can fail."""
+    from cali.actors.launch import pipeline_status, start_pipeline, stop_pipeline
+    from cali.gen.sources import DEMO_SOURCES, demo_sources
+    from cali.gen.writer import run_generate
+    from cali.notify.local_receiver import LocalSlack
+    from cali.ship.shipper import Shipper
+    from cali.stack import lifecycle
+    from cali.stack.config import StackConfig
+
     logs, state = root / "logs", root / "state"
     logs.mkdir(parents=True)
-
-    real_webhook = os.environ.get("SLACK_WEBHOOK_URL")
     receiver = None
     if not real_webhook:
-        receiver = LocalSlack(port=opt.slack_port, log_path=root / "slack.jsonl").start()
+        with starting(ports["slack"]):
+            receiver = LocalSlack(port=opt.slack_port, log_path=root / "slack.jsonl").start()
+        started.callback(receiver.stop)
     webhook = real_webhook or receiver.url  # type: ignore[union-attr]
     stack_cfg = StackConfig(state_dir=root / "stack", kinesis_port=opt.kinesis_port, aws_port=opt.aws_port,
                             shards=opt.shards, webhook_url=webhook)
     console.print(f"starting local stack (kinesalite :{opt.kinesis_port}, moto :{opt.aws_port}) ...")
-    lifecycle.up(stack_cfg)
+    # Registered before up(): kinesalite may be running when moto fails. A failed start always stops it.
+    started.push(lambda failed, *_: _stack_down(stack_cfg, keep=opt.keep_stack and failed is None))
+    with starting(ports["kinesis"], ports["aws"], system="local stack"):
+        lifecycle.up(stack_cfg)
     # The webhook URL is read from Secrets Manager, as in production.
     settings: Settings = local_settings(
         kinesis_endpoint=stack_cfg.kinesis_endpoint, aws_endpoint=stack_cfg.aws_endpoint, state_dir=state,
@@ -86,22 +115,25 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
         analysis={"enabled": opt.analysis, "kb_uri": str(root / "kb.db")},
         ray={"dashboard_port": opt.dashboard_port, "reader_cpus": 0.1, "tracker_cpus": 0.1, "alerter_cpus": 0.05})
     console.print("starting Ray (loopback only) and the actors ...")
-    bootstrap.init_ray(settings, num_cpus=2)
+    start_ray(settings, started, dashboard_flag=ports["dashboard"].flag, num_cpus=2)
     dashboard = f"http://127.0.0.1:{opt.dashboard_port}"
     if opt.analysis:
-        from cali.serve.command import deploy, load_config
+        from cali.serve.command import load_config
 
         console.print("starting the analysis app on Ray Serve (MiniLM, Milvus Lite knowledge base) ...")
         # The key stays out of the Serve args: replicas read CALI_ANALYSIS__LLM__API_KEY themselves.
         llm = settings.analysis.llm.model_dump(mode="json", exclude={"api_key"}) if settings.analysis.llm else None
-        deploy(load_config(), port=opt.serve_port,
-               args_update={"knowledge": {"uri": str(root / "kb.db")}, "analyzer": {"llm": llm}})
-    start_pipeline(settings)
+        start_serve(load_config(), started, port=opt.serve_port, flag=ports["serve"].flag,
+                    args_update={"knowledge": {"uri": str(root / "kb.db")}, "analyzer": {"llm": llm}},
+                    hint="`cali demo --no-analysis` runs without it")
+    with starting(None, system="the pipeline actors", hint=f"see the Ray dashboard, {dashboard}"):
+        start_pipeline(settings)
 
     gen_result: dict[str, Any] = {}
     sources = demo_sources(logs)
     shipper = Shipper(sources, bootstrap.kinesis_source(settings), root / "shipper-offsets.json",
                       host=socket.gethostname(), flush_after_s=0.3)
+    started.callback(shipper.close)
     threads = _Threads()
     gen_stop = threads.start(lambda stop: gen_result.update(run_generate(
         logs, seed=opt.seed, rate=opt.rate, duration=opt.duration, realtime=True, max_bytes=5 * 1024 * 1024,
@@ -136,23 +168,18 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
                 time.sleep(1.0)
     except KeyboardInterrupt:
         interrupted = True
-    try:
-        counts = _wind_down(gen_stop, ship_stop, threads, shipper, snapshot, interrupted, gen_result)
-        stop_pipeline(settings)
-        counts["alerts_delivered"] = len(received) if receiver else None
-        counts["generated"] = gen_result.get("events", 0)
-        return counts
-    finally:
-        if opt.analysis:
-            from ray import serve
+    counts = _wind_down(gen_stop, ship_stop, threads, shipper, snapshot, interrupted, gen_result)
+    stop_pipeline(settings)
+    counts["alerts_delivered"] = len(received) if receiver else None
+    counts["generated"] = gen_result.get("events", 0)
+    return counts
 
-            serve.shutdown()
-        ray.shutdown()
-        if receiver:
-            receiver.stop()
-        if not opt.keep_stack:
-            lifecycle.down(stack_cfg)
-        shipper.close()
+
+def _stack_down(cfg: Any, *, keep: bool) -> None:  # None: ExitStack must not swallow the exception
+    from cali.stack import lifecycle
+
+    if not keep:
+        lifecycle.down(cfg)
 
 
 def _wind_down(gen_stop: threading.Event, ship_stop: threading.Event, threads: _Threads, shipper: Any,

@@ -109,13 +109,13 @@ class OpenAIChat:
             except openai.APITimeoutError:
                 raise LLMTimeout(
                     f"chat.completions on {self.base_url} (model {self.model}, mode {mode}) timed out after "
-                    f"{self.timeout_s}s and {self.max_retries} retries; raise CALI_LLM__TIMEOUT_S or use a "
+                    f"{self.timeout_s}s and {self.max_retries} retries; raise CALI_ANALYSIS__LLM__TIMEOUT_S or use a "
                     "smaller model"
                 ) from None
             except openai.APIConnectionError as exc:
                 raise LLMUnavailable(
                     f"chat.completions on {self.base_url} unreachable: {exc.message} ({_cause(exc)}); check that "
-                    "the server runs and CALI_LLM__BASE_URL ends in /v1",
+                    "the server runs and CALI_ANALYSIS__LLM__BASE_URL ends in /v1",
                     reason="llm-unreachable",
                 ) from None
             except openai.OpenAIError as exc:
@@ -157,9 +157,11 @@ class OpenAIChat:
         body = json.dumps(exc.body, default=str)[:500] if exc.body is not None else exc.message[:500]
         what = f"chat.completions on {self.base_url} (model {self.model}, mode {mode}): HTTP {status}, body {body}"
         if status in (401, 403):
-            return LLMUnavailable(f"{what}. Check CALI_LLM__API_KEY and the model's access.", reason="llm-auth")
+            return LLMUnavailable(f"{what}. Check CALI_ANALYSIS__LLM__API_KEY and the model's access.",
+                                  reason="llm-auth")
         if status == 404:
-            return LLMUnavailable(f"{what}. Check CALI_LLM__MODEL and that CALI_LLM__BASE_URL ends in /v1.",
+            return LLMUnavailable(f"{what}. Check CALI_ANALYSIS__LLM__MODEL and that CALI_ANALYSIS__LLM__BASE_URL "
+                                  "ends in /v1.",
                                   reason="llm-http-404")
         if status == 429:
             return LLMUnavailable(f"{what}. Rate limited or out of quota.", reason="llm-rate-limited")
@@ -173,19 +175,19 @@ class OpenAIChat:
         try:
             ids = [m.id for m in client.models.list()]
         except openai.AuthenticationError:
-            return Health(self.name, False, f"{self.base_url}/models: HTTP 401: set CALI_LLM__API_KEY")
+            return Health(self.name, False, f"{self.base_url}/models: HTTP 401: set CALI_ANALYSIS__LLM__API_KEY")
         except openai.APIStatusError as exc:
             return Health(self.name, False, f"{self.base_url}/models: HTTP {exc.status_code}: {exc.message[:200]}")
         except openai.APIConnectionError as exc:
             return Health(self.name, False, f"{self.base_url} unreachable ({_cause(exc)}): start the server or "
-                                            "fix CALI_LLM__BASE_URL (it ends in /v1)")
+                                            "fix CALI_ANALYSIS__LLM__BASE_URL (it ends in /v1)")
         except openai.OpenAIError as exc:
             return Health(self.name, False, f"{self.base_url}/models: {type(exc).__name__}: {str(exc)[:200]}")
         finally:
             client.close()
         if ids and self.model not in ids:
             return Health(self.name, False, f"{self.base_url} serves {ids[:10]}, not {self.model!r}: "
-                                            "set CALI_LLM__MODEL to one of them")
+                                            "set CALI_ANALYSIS__LLM__MODEL to one of them")
         return Health(self.name, True, f"{self.base_url} serves {self.model!r} ({len(ids)} models); "
                                        f"response_format mode {self.mode}")
 

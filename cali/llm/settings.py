@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class OpenAIChatSettings(BaseModel):
-    """Settings for the adapter; nest as `llm` in Settings (CALI_LLM__BASE_URL, ...)."""
+    """Settings for the adapter; nest as `llm` in Settings (CALI_ANALYSIS__LLM__BASE_URL, ...)."""
 
     model_config = ConfigDict(extra="forbid")
 

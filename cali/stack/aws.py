@@ -15,7 +15,7 @@ def boto_client(service: str, endpoint: str | None, region: str, *, verify: str 
                 read_timeout: float = 10.0, max_attempts: int = 3) -> Any:
     """A botocore client; `endpoint=None` means real AWS with the default credential chain."""
     config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
-                    retries={"max_attempts": max_attempts, "mode": "standard"},
+                    retries={"total_max_attempts": max_attempts, "mode": "standard"},
                     s3={"addressing_style": "path"})
     creds = credentials if credentials is not None else (TEST_CREDENTIALS if endpoint else {})
     session = boto3.session.Session(region_name=region, **creds)

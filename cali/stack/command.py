@@ -8,8 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cali.stack import procs
 from cali.stack.config import DEFAULT_WEBHOOK_URL, StackConfig, default_state_dir, repo_root
-from cali.stack.lifecycle import StackError, down, status, up
+from cali.stack.lifecycle import AWS, KINESIS, down, status, up
 
 stack_app = typer.Typer(help="Local Kinesis (kinesalite) + AWS (moto) stack on 127.0.0.1.",
                         no_args_is_help=True)
@@ -39,11 +40,15 @@ def up_cmd(state_dir: Path | None = StateDir, kinesis_port: int = KinesisPort, a
     """Start kinesalite and moto (if not running) and create stream, bucket, tables, secret, Firehose."""
     cfg = _cfg(state_dir, kinesis_port, aws_port, tls, shards=shards, stream=stream, bucket=bucket,
                webhook_url=webhook_url)
-    try:
-        result = up(cfg, timeout_s=timeout)
-    except StackError as exc:
-        console.print(f"[red]stack up failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+    from cali.startup import Port, preflight, reported, starting
+
+    # A service already running from this state dir is reused, so only a foreign holder of a port fails.
+    ports = [Port("kinesalite, Kinesis", kinesis_port, "--kinesis-port", process=KINESIS),
+             Port("moto, S3/DynamoDB/Secrets Manager", aws_port, "--aws-port", process=AWS)]
+    with reported("cali stack up"):
+        preflight(p for p in ports if not procs.is_ours_alive(procs.read_pid(cfg.state_dir, p.process)))
+        with starting(*ports, system="local stack", hint=f"logs in {cfg.state_dir}"):
+            result = up(cfg, timeout_s=timeout)
     table = Table(title=f"CALI local stack ({cfg.state_dir})")
     for col in ("service", "pid", "started", "endpoint"):
         table.add_column(col)

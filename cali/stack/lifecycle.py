@@ -76,26 +76,29 @@ def _endpoint(cfg: StackConfig, name: str) -> str:
 def up(cfg: StackConfig, timeout_s: float = 30.0) -> dict:
     """Starts what is not running, waits for health, creates the resources; safe to repeat."""
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    services = {}
-    for name, make_spec in ((KINESIS, _kinesis_spec), (AWS, _aws_spec)):
-        info = procs.read_pid(cfg.state_dir, name)
-        if procs.is_ours_alive(info) and _health(cfg, name) is None:
-            services[name] = {"pid": info["pid"], "started": False, "endpoint": _endpoint(cfg, name)}
-            continue
-        if procs.is_ours_alive(info):  # alive but not answering: restart it
-            procs.stop(cfg.state_dir, name)
-        info = procs.start(make_spec(cfg), cfg.state_dir)
-        try:
-            procs.wait_healthy(name, info, lambda n=name: _health(cfg, n), timeout_s)
-        except procs.StackError:
-            procs.stop(cfg.state_dir, name)
-            raise
-        services[name] = {"pid": info["pid"], "started": True, "endpoint": _endpoint(cfg, name)}
+    services: dict[str, dict] = {}
     try:
-        created = resources.ensure_all(cfg)
-    except (BotoCoreError, ClientError, TimeoutError) as exc:
-        logs = ", ".join(str(procs.log_path(cfg.state_dir, n)) for n in SERVICES)
-        raise StackError(f"creating stack resources failed: {exc}; logs: {logs}") from exc
+        for name, make_spec in ((KINESIS, _kinesis_spec), (AWS, _aws_spec)):
+            info = procs.read_pid(cfg.state_dir, name)
+            if procs.is_ours_alive(info) and _health(cfg, name) is None:
+                services[name] = {"pid": info["pid"], "started": False, "endpoint": _endpoint(cfg, name)}
+                continue
+            if procs.is_ours_alive(info):  # alive but not answering: restart it
+                procs.stop(cfg.state_dir, name)
+            info = procs.start(make_spec(cfg), cfg.state_dir)
+            services[name] = {"pid": info["pid"], "started": True, "endpoint": _endpoint(cfg, name)}
+            procs.wait_healthy(name, info, lambda n=name: _health(cfg, n), timeout_s)
+        try:
+            created = resources.ensure_all(cfg)
+        except (BotoCoreError, ClientError, TimeoutError) as exc:
+            logs = ", ".join(str(procs.log_path(cfg.state_dir, n)) for n in SERVICES)
+            raise StackError(f"creating stack resources failed: {exc}; logs: {logs}") from exc
+    except BaseException:
+        # A failed start leaves nothing of its own running; what was already up before it stays.
+        for name, s in services.items():
+            if s["started"]:
+                procs.stop(cfg.state_dir, name)
+        raise
     return {"services": services, "resources": created, "state_dir": str(cfg.state_dir)}
 
 

@@ -83,8 +83,10 @@ class MilvusStore:
     """
 
     def __init__(self, embedder: Embedder, uri: str = DEFAULT_URI, collection: str = DEFAULT_COLLECTION,
-                 token: SecretStr | None = None, lexical_weight: float = 1.0, candidates: int = 50) -> None:
+                 token: SecretStr | None = None, lexical_weight: float = 1.0, candidates: int = 50,
+                 connect_timeout_s: float = 5.0) -> None:
         self.embedder = embedder
+        self.connect_timeout_s = connect_timeout_s
         self.uri = uri
         self.collection = collection
         self.token = token
@@ -107,6 +109,10 @@ class MilvusStore:
             kwargs: dict[str, Any] = {"uri": str(Path(self.uri).resolve()) if is_local(self.uri) else self.uri}
             if self.token is not None:
                 kwargs["token"] = self.token.get_secret_value()
+            if not is_local(self.uri):
+                # pymilvus waits 10 s for a server that does not answer; Milvus Lite starts a local
+                # process that can take longer on a busy machine, so it keeps the default.
+                kwargs["timeout"] = self.connect_timeout_s
             self._client = MilvusClient(**kwargs)
             self._ensure_collection(rebuild)
         except BaseException:
@@ -199,8 +205,8 @@ class MilvusStore:
             self.client.flush(self.collection)
         return total
 
-    def count(self) -> int:
-        res = self.client.query(self.collection, filter="", output_fields=["count(*)"])
+    def count(self, timeout: float | None = None) -> int:
+        res = self.client.query(self.collection, filter="", output_fields=["count(*)"], timeout=timeout)
         return int(res[0]["count(*)"]) if res else 0
 
     # -- reads -------------------------------------------------------------------------------------------
@@ -228,7 +234,7 @@ class MilvusStore:
     def healthcheck(self) -> Health:
         name = f"vector:milvus:{self.collection}"
         try:
-            n = self.count()
+            n = self.count(timeout=self.connect_timeout_s)
         except VectorStoreError as exc:
             return Health(name=name, ok=False, detail=str(exc))
         except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
