@@ -182,11 +182,11 @@ def serve(
     import time
 
     from cali.bootstrap import init_ray
-    from cali.serve.command import deploy, load_config
+    from cali.serve.command import deploy, load_config, pipeline_args
 
     settings = _settings()
     init_ray(settings)
-    url = deploy(load_config(config), port=port)
+    url = deploy(load_config(config), port=port, args_update=pipeline_args(settings))
     console.print(f"analysis app on {url} (POST /analyze, POST /kb/search, GET /healthz, docs at {url}/docs)")
     try:
         while True:

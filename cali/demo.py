@@ -89,13 +89,13 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
     bootstrap.init_ray(settings, num_cpus=2)
     dashboard = f"http://127.0.0.1:{opt.dashboard_port}"
     if opt.analysis:
-        from cali.serve.command import deploy, load_config
+        from cali.serve.command import deploy, load_config, merge_args, pipeline_args
 
         console.print("starting the analysis app on Ray Serve (MiniLM, Milvus Lite knowledge base) ...")
         # The key stays out of the Serve args: replicas read CALI_ANALYSIS__LLM__API_KEY themselves.
         llm = settings.analysis.llm.model_dump(mode="json", exclude={"api_key"}) if settings.analysis.llm else None
-        deploy(load_config(), port=opt.serve_port,
-               args_update={"knowledge": {"uri": str(root / "kb.db")}, "analyzer": {"llm": llm}})
+        deploy(load_config(), port=opt.serve_port, args_update=merge_args(
+            pipeline_args(settings), {"knowledge": {"uri": str(root / "kb.db")}, "analyzer": {"llm": llm}}))
     start_pipeline(settings)
 
     gen_result: dict[str, Any] = {}

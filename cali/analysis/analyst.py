@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
-from cali.analysis.budget import DailyBudget, VerdictCache
+from cali.analysis.budget import CallBudget, VerdictCache
 from cali.analysis.grounding import ground
 from cali.analysis.model import Analysis, Hit
 from cali.analysis.prompt import build_prompt, guard_verdict, new_nonce
@@ -46,7 +46,7 @@ class Analyst:
         llm_min_confidence: float = 0.7,
         retrieval_override: float = 0.9,
         cache: VerdictCache[LLMVerdict] | None = None,
-        budget: DailyBudget | None = None,
+        budget: CallBudget | None = None,
         nonce: Callable[[], str] = new_nonce,
     ) -> None:
         if max_in_flight < 1 or timeout_s <= 0 or not 0.0 <= llm_weight <= 1.0:
@@ -98,8 +98,14 @@ class Analyst:
                               retrieval_top=retrieval.top_categories[:3], nonce=self._nonce())
         verdict = self.cache.get(fingerprint) if self.cache is not None and fingerprint else None
         if verdict is None:
-            if self.budget is not None and not self.budget.try_spend():
-                return _degraded(retrieval, f"llm-daily-budget-exhausted ({self.budget.max_calls} calls/day)")
+            if self.budget is not None:
+                try:  # the shared budget is a state-store round trip: off the event loop
+                    allowed = await asyncio.to_thread(self.budget.try_spend)
+                except Exception as exc:  # fail closed: no budget answer, no LLM call
+                    log.warning("LLM budget unavailable, sending the retrieval-only analysis: %s", exc)
+                    return _degraded(retrieval, f"llm-budget-unavailable ({type(exc).__name__})")
+                if not allowed:
+                    return _degraded(retrieval, f"llm-daily-budget-exhausted ({self.budget.max_calls} calls/day)")
             try:
                 verdict = await self._call(prompt.system, prompt.user)
                 verdict = guard_verdict(verdict, self.taxonomy, prompt.system)
