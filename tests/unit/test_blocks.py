@@ -19,6 +19,7 @@ from cali.notify.blocks import (
     slack_date,
     window_words,
 )
+from tests.support.slack_view import text_objects
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 T1 = datetime(2026, 3, 1, 12, 4, 30, tzinfo=UTC)
@@ -39,20 +40,7 @@ def make_alert(**over: object) -> Alert:
 
 def all_text(blocks: list[dict]) -> str:
     """Every text string in the blocks, one per line (what a reader could see)."""
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("text"), str):
-                found.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(blocks)
-    return "\n".join(found)
+    return "\n".join(t["text"] for t in text_objects(blocks))
 
 
 def section_texts(blocks: list[dict]) -> list[str]:
