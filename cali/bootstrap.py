@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cali.config import Settings
+from cali.config import AwsSettings, Settings, StateSettings
 from cali.core.clock import SystemClock
 from cali.core.filtering import AlertFilter, ServiceRule
 from cali.core.ports import Health
@@ -228,13 +228,23 @@ def analysis_followup(settings: Settings, outbox: Any, clock: Any, on_queued: Ca
     a = settings.analysis
     if not a.enabled:
         return None
-    from cali.analysis.budget import DailyBudget
     from cali.serve.client import ServeAnalysisClient
     from cali.service.followup import AnalysisFollowup
 
+    # The LLM budget is enforced by the Analyzer deployment (llm_budget below), not here.
     return AnalysisFollowup(ServeAnalysisClient(a.app_name, a.deployment), outbox, clock, on_queued=on_queued,
-                            budget=DailyBudget(clock, max_calls=a.daily_llm_budget),
-                            timeout_s=a.timeout_s, cache_ttl_s=a.cache_ttl_s)
+                            use_llm=a.daily_llm_budget > 0, timeout_s=a.timeout_s, cache_ttl_s=a.cache_ttl_s)
+
+
+def llm_budget(max_calls: int, state: StateSettings, aws: AwsSettings, clock: Any = None) -> Any:
+    """The daily LLM budget in the state store: every Analyzer replica builds one over the same key, so the
+    HTTP path and the Alerter's follow-ups spend from one count that survives restarts. For processes
+    that hold no Settings of their own (Serve replicas get the state and AWS sections in their args;
+    credentials come from their environment)."""
+    from cali.analysis.budget import StoredDailyBudget
+
+    store = state_store(Settings.model_construct(state=state, aws=aws))
+    return StoredDailyBudget(store, clock or SystemClock(), max_calls=max_calls)
 
 
 def service_groups(settings: Settings) -> Any:

@@ -251,7 +251,7 @@ def serve(
     """Start the analysis app (Ray Serve) on the local Ray, HTTP on 127.0.0.1; Ctrl-C stops it."""
     import time
 
-    from cali.serve.command import load_config
+    from cali.serve.command import load_config, pipeline_args
     from cali.startup import preflight, reported, serve_port, start_ray, start_serve
 
     settings = _settings()
@@ -259,7 +259,7 @@ def serve(
     with reported("cali serve"), contextlib.ExitStack() as started:
         preflight([serve_port(app_config, port, "--port")])  # before Ray, which takes seconds to start
         start_ray(settings, started, dashboard_flag="CALI_RAY__DASHBOARD_PORT")
-        url = start_serve(app_config, started, port=port, flag="--port")
+        url = start_serve(app_config, started, port=port, flag="--port", args_update=pipeline_args(settings))
         started.pop_all()
     console.print(f"analysis app on {url} (POST /analyze, POST /kb/search, GET /healthz, docs at {url}/docs)")
     try:

@@ -108,7 +108,9 @@ class AnalysisSettings(_Section):
     deployment: str = "Analyzer"
     timeout_s: float = Field(20.0, gt=0)
     cache_ttl_s: float = Field(3600.0, ge=0)  # a repeat of a fingerprint reuses its analysis
-    daily_llm_budget: int = Field(500, ge=0)  # LLM calls per UTC day; past it, retrieval-only
+    # LLM calls per UTC day, HTTP and follow-ups together; `cali serve`/`cali demo` hand it to the Analyzer,
+    # which counts in the state store (docs/analysis.md). Past it, retrieval-only; 0 turns the LLM off.
+    daily_llm_budget: int = Field(500, ge=0)
     kb_uri: str = "./data/kb.db"  # for `cali analyze` and `cali kb`; Serve reads its own config
     llm: OpenAIChatSettings | None = None  # None: retrieval-only (no LLM configured)
 

@@ -118,13 +118,14 @@ def _run(opt: DemoOptions, console: Console, root: Path, real_webhook: str | Non
     start_ray(settings, started, dashboard_flag=ports["dashboard"].flag, num_cpus=2)
     dashboard = f"http://127.0.0.1:{opt.dashboard_port}"
     if opt.analysis:
-        from cali.serve.command import load_config
+        from cali.serve.command import load_config, merge_args, pipeline_args
 
         console.print("starting the analysis app on Ray Serve (MiniLM, Milvus Lite knowledge base) ...")
         # The key stays out of the Serve args: replicas read CALI_ANALYSIS__LLM__API_KEY themselves.
         llm = settings.analysis.llm.model_dump(mode="json", exclude={"api_key"}) if settings.analysis.llm else None
         start_serve(load_config(), started, port=opt.serve_port, flag=ports["serve"].flag,
-                    args_update={"knowledge": {"uri": str(root / "kb.db")}, "analyzer": {"llm": llm}},
+                    args_update=merge_args(pipeline_args(settings), {"knowledge": {"uri": str(root / "kb.db")},
+                                                                     "analyzer": {"llm": llm}}),
                     hint="`cali demo --no-analysis` runs without it")
     with starting(None, system="the pipeline actors", hint=f"see the Ray dashboard, {dashboard}"):
         start_pipeline(settings)

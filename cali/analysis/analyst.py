@@ -6,7 +6,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
-from cali.analysis.budget import DailyBudget, VerdictCache
+from cali.analysis.budget import CallBudget, VerdictCache
+from cali.analysis.grounding import ground
 from cali.analysis.model import Analysis, Hit
 from cali.analysis.prompt import build_prompt, guard_verdict, new_nonce
 from cali.core.records import LogRecord
@@ -45,7 +46,7 @@ class Analyst:
         llm_min_confidence: float = 0.7,
         retrieval_override: float = 0.9,
         cache: VerdictCache[LLMVerdict] | None = None,
-        budget: DailyBudget | None = None,
+        budget: CallBudget | None = None,
         nonce: Callable[[], str] = new_nonce,
     ) -> None:
         if max_in_flight < 1 or timeout_s <= 0 or not 0.0 <= llm_weight <= 1.0:
@@ -97,8 +98,14 @@ class Analyst:
                               retrieval_top=retrieval.top_categories[:3], nonce=self._nonce())
         verdict = self.cache.get(fingerprint) if self.cache is not None and fingerprint else None
         if verdict is None:
-            if self.budget is not None and not self.budget.try_spend():
-                return _degraded(retrieval, f"llm-daily-budget-exhausted ({self.budget.max_calls} calls/day)")
+            if self.budget is not None:
+                try:  # the shared budget is a state-store round trip: off the event loop
+                    allowed = await asyncio.to_thread(self.budget.try_spend)
+                except Exception as exc:  # fail closed: no budget answer, no LLM call
+                    log.warning("LLM budget unavailable, sending the retrieval-only analysis: %s", exc)
+                    return _degraded(retrieval, f"llm-budget-unavailable ({type(exc).__name__})")
+                if not allowed:
+                    return _degraded(retrieval, f"llm-daily-budget-exhausted ({self.budget.max_calls} calls/day)")
             try:
                 verdict = await self._call(prompt.system, prompt.user)
                 verdict = guard_verdict(verdict, self.taxonomy, prompt.system)
@@ -125,7 +132,8 @@ class Analyst:
                            reason="llm-timeout") from None
 
     def merge(self, verdict: LLMVerdict, retrieval: Analysis, hits: Sequence[Hit], text: str) -> Analysis:
-        """One Analysis from a guarded verdict and the retrieval analysis (see the class docstring)."""
+        """One Analysis from a guarded verdict and the retrieval analysis (see the class docstring); the
+        cause and the steps are checked against the incidents shown (cali/analysis/grounding.py)."""
         w, r = self.llm_weight, retrieval.confidence
         top = list(retrieval.top_categories) or ([retrieval.category] if retrieval.category else [])
         first = top[0] if top else None
@@ -150,16 +158,27 @@ class Analyst:
         top_categories = list(dict.fromkeys(ordered))
         retrieved = {h.id for h in hits} | {s.id for s in retrieval.similar}
         similar_ids = [i for i in dict.fromkeys(verdict.similar_incident_ids) if i in retrieved]
-        remediation = [s.strip() for s in verdict.remediation if s.strip()][:_MAX_REMEDIATION]
+        # The fix text steps must come from: the incidents the model cited or, when it cited none, the
+        # incidents of the category it named (it read them to name it).
+        cited = [h for h in hits if h.id in similar_ids] or [h for h in hits if h.category == category]
+        checked = ground(verdict.probable_cause, verdict.remediation, cited=cited, shown=hits, log_text=text,
+                         fallback_cause=retrieval.probable_cause, max_steps=_MAX_REMEDIATION)
+        remediation, sources = checked.remediation, checked.remediation_from
+        if not remediation and not abstained and category == retrieval.category:
+            remediation, sources = list(retrieval.remediation), list(retrieval.remediation_from)
         return Analysis(
-            probable_cause=verdict.probable_cause.strip(),
+            probable_cause=checked.probable_cause,
             category=None if abstained else category,
             top_categories=top_categories,
             confidence=round(min(1.0, max(0.0, confidence)), 4),
             evidence=grounded_evidence(verdict.evidence, text),
-            remediation=remediation or list(retrieval.remediation),
+            remediation=remediation,
+            remediation_from=sources,
+            model_suggestions=checked.model_suggestions,
+            grounding_notes=checked.notes,
             similar_incident_ids=similar_ids or list(retrieval.similar_incident_ids),
             similar=list(retrieval.similar),
+            similarity_threshold=retrieval.similarity_threshold,
             abstained=abstained,
             mode="llm",
             degraded_reason=None,

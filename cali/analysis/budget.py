@@ -1,10 +1,14 @@
-"""LLM spend control: a per-fingerprint TTL+LRU cache of answers and a daily call budget (clock-injected)."""
+"""LLM spend control: a per-fingerprint TTL+LRU cache of answers and a daily call budget (clock-injected),
+in memory or shared through the state store by every process that calls the LLM."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, date
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from cali.core.ports import Clock
 
@@ -113,4 +117,75 @@ class DailyBudget:
             self._day, self._used = day, used
 
 
-__all__ = ["DailyBudget", "VerdictCache"]
+class CallBudget(Protocol):
+    """Calls per UTC day: try_spend takes n calls if they are left (True) or takes nothing (False)."""
+
+    max_calls: int
+
+    def try_spend(self, n: int = 1) -> bool: ...
+
+
+class VersionedState(Protocol):
+    """The part of a StateStore (cali/state/sqlite_state.py, dynamodb_state.py) an atomic counter needs."""
+
+    def load_versioned(self, key: str) -> tuple[dict[str, Any], int] | None: ...
+
+    def save(self, key: str, value: dict[str, Any], expected_version: int | None = None) -> int: ...
+
+
+class BudgetContended(Exception):
+    """Every optimistic attempt to take from the budget lost a race; nothing was taken."""
+
+
+class StoredDailyBudget:
+    """At most `max_calls` LLM calls per UTC day, counted in a state store that every replica shares.
+
+    One key per UTC day (`<prefix>/<YYYY-MM-DD>`, value {"day", "used", "max_calls"}), so the count
+    resets at midnight without a reset step and a restart on the same day does not hand the budget out
+    again. Taking is an optimistic increment: read (value, version), check, save with
+    expected_version; a VersionConflict (another replica took in between) reads again, with a jittered
+    pause, up to `attempts` times. A call is counted when it is made, before its answer: a failed call
+    spent the budget too. When every attempt loses, try_spend raises BudgetContended (fail closed: the
+    caller gives the retrieval-only analysis).
+    """
+
+    def __init__(self, store: VersionedState, clock: Clock, *, max_calls: int, prefix: str = "llm-budget",
+                 attempts: int = 16, sleep: Callable[[float], None] = time.sleep,
+                 rng: Callable[[], float] = random.random) -> None:
+        from cali.state import VersionConflict
+
+        if max_calls < 0 or attempts < 1:
+            raise ValueError("StoredDailyBudget needs max_calls >= 0 and attempts >= 1")
+        self._store, self._clock = store, clock
+        self.max_calls, self.prefix, self.attempts = max_calls, prefix, attempts
+        self._sleep, self._rng = sleep, rng
+        self._conflict = VersionConflict
+        self.conflicts = 0  # lost races, for tests and metrics
+
+    def key(self) -> str:
+        return f"{self.prefix}/{self._clock.now().astimezone(UTC).date().isoformat()}"
+
+    def used(self) -> int:
+        found = self._store.load_versioned(self.key())
+        return int(found[0].get("used", 0)) if found else 0
+
+    def try_spend(self, n: int = 1) -> bool:
+        """Takes `n` calls from today's shared budget if they are left; False (nothing taken) otherwise."""
+        key = self.key()
+        for attempt in range(self.attempts):
+            found = self._store.load_versioned(key)
+            used, version = (int(found[0].get("used", 0)), found[1]) if found else (0, 0)
+            if used + n > self.max_calls:
+                return False
+            try:
+                self._store.save(key, {"day": key.rsplit("/", 1)[1], "used": used + n, "max_calls": self.max_calls},
+                                 expected_version=version)
+                return True
+            except self._conflict:
+                self.conflicts += 1
+                self._sleep(min(0.2, 0.005 * 2 ** attempt) * self._rng())
+        raise BudgetContended(f"LLM budget {key}: {self.attempts} attempts to take {n} call(s) all lost a race "
+                              "with another replica; nothing was taken")
+
+
+__all__ = ["BudgetContended", "CallBudget", "DailyBudget", "StoredDailyBudget", "VerdictCache", "VersionedState"]

@@ -42,9 +42,17 @@ class Analysis(BaseModel):
     top_categories: list[str] = Field(default_factory=list, description="Best first; at least 3 when known.")
     confidence: float = Field(ge=0.0, le=1.0)
     evidence: list[str] = Field(default_factory=list, description="Log lines quoted verbatim (redacted).")
-    remediation: list[str] = Field(default_factory=list)
+    remediation: list[str] = Field(default_factory=list, description="Steps taken from past incidents' fixes.")
+    remediation_from: list[str] = Field(default_factory=list,
+                                        description="The past incidents whose fix text the remediation comes from.")
+    model_suggestions: list[str] = Field(
+        default_factory=list, description="The LLM's own steps, which no cited incident supports: check before acting.")
+    grounding_notes: list[str] = Field(default_factory=list,
+                                       description="What the grounding check changed: steps dropped, a cause replaced.")
     similar_incident_ids: list[str] = Field(default_factory=list)
     similar: list[Similar] = Field(default_factory=list)
+    similarity_threshold: float | None = Field(
+        None, description="Below this similarity to its best entry, the analysis abstains (calibrated).")
     abstained: bool
     mode: Literal["llm", "retrieval-only"] = "retrieval-only"
     degraded_reason: str | None = None  # why the LLM step was skipped or failed, if it was

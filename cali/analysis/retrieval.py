@@ -174,7 +174,8 @@ def retrieval_only_analysis(record: LogRecord, hits: Sequence[Hit], calibration:
         return Analysis(probable_cause="No similar past incident found.", category=None,
                         top_categories=ranking.top_categories[:5], confidence=ranking.confidence,
                         evidence=evidence, remediation=[], similar_incident_ids=[s.id for s in similar],
-                        similar=similar, abstained=True, mode="retrieval-only", degraded_reason=degraded_reason)
+                        similar=similar, similarity_threshold=calibration.threshold, abstained=True,
+                        mode="retrieval-only", degraded_reason=degraded_reason)
     best_cat = ranking.top_categories[0]
     in_cat = [h for h in real if h.category == best_cat]
     if in_cat:
@@ -182,13 +183,15 @@ def retrieval_only_analysis(record: LogRecord, hits: Sequence[Hit], calibration:
         cause = (f"Similar past incident {best.id} (similarity {_similarity(best):.2f}, category {best_cat}): "
                  f"{best.title}. {_first_sentences(best.root_cause, 2)}")
         remediation = list(best.remediation)
+        source = [best.id] if remediation else []
     else:
         cause = f"Closest match is the description of category {best_cat}; no past incident of it is similar."
-        remediation = []
+        remediation, source = [], []
     return Analysis(probable_cause=cause.strip(), category=best_cat, top_categories=ranking.top_categories[:5],
                     confidence=ranking.confidence, evidence=evidence, remediation=remediation,
-                    similar_incident_ids=[s.id for s in similar], similar=similar, abstained=False,
-                    mode="retrieval-only", degraded_reason=degraded_reason)
+                    remediation_from=source, similar_incident_ids=[s.id for s in similar], similar=similar,
+                    similarity_threshold=calibration.threshold, abstained=False, mode="retrieval-only",
+                    degraded_reason=degraded_reason)
 
 
 def _first_sentences(text: str, n: int) -> str:

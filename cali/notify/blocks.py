@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from cali.core.alerts import Alert, AlertKind, Severity
+from cali.notify.mrkdwn import (
+    ELLIPSIS,
+    Markup,
+    code_block,
+    escape,
+    fit,
+    inline_code,
+    join,
+    link,
+    md,
+    plain_time,
+    section,
+    slack_date,
+    text_object,
+    truncate,
+)
 
 # Slack's published limits (Block Kit reference; chat.postMessage): a message holds at most 50 blocks,
 # a section's text at most 3000 characters, each section field 2000, a header 150 (plain text), a
@@ -17,6 +32,7 @@ MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_FIELD_TEXT = 2000
 MAX_HEADER_TEXT = 150
+MAX_CONTEXT_TEXT = 3000
 MAX_URL = 3000
 MAX_FALLBACK_TEXT = 40_000
 
@@ -27,15 +43,11 @@ STACK_FRAMES = 8
 STACK_LINE_CHARS = 200
 VALUE_CHARS = 200  # service, host, env, trace_id in fields
 
-ELLIPSIS = "…"
-
 SEVERITY_STYLE: dict[Severity, tuple[str, str]] = {
     Severity.CRITICAL: (":rotating_light:", "CRITICAL"),
     Severity.HIGH: (":red_circle:", "HIGH"),
     Severity.MEDIUM: (":large_orange_circle:", "MEDIUM"),
 }
-
-_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 @dataclass(frozen=True)
@@ -44,52 +56,19 @@ class SlackMessage:
     blocks: list[dict[str, Any]] = field(default_factory=list)
 
 
-def escape(text: str) -> str:
-    """Escapes the three characters Slack reserves for its own markup (&, <, >)."""
-    return "".join(_ENTITIES.get(ch, ch) for ch in text)
+def header(text: str) -> dict[str, Any]:
+    """A header block. plain_text: Slack does not interpret &, <, > there, so the text is not escaped."""
+    if len(text) > MAX_HEADER_TEXT:
+        text = text[: MAX_HEADER_TEXT - 1] + ELLIPSIS
+    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
 
 
-def fit(text: str, limit: int) -> str:
-    """Escapes `text` and truncates it to `limit` characters without cutting an entity in half."""
-    escaped = escape(text)
-    if len(escaped) <= limit:
-        return escaped
-    out: list[str] = []
-    used = 0
-    for ch in text:
-        piece = _ENTITIES.get(ch, ch)
-        if used + len(piece) > limit - len(ELLIPSIS):
-            break
-        out.append(piece)
-        used += len(piece)
-    return "".join(out) + ELLIPSIS
+def context(markup: Markup) -> dict[str, Any]:
+    return {"type": "context", "elements": [text_object(truncate(markup, MAX_CONTEXT_TEXT))]}
 
 
-def _code_safe(text: str) -> str:
-    # A ``` inside the message would close our code block early; a zero-width space defuses it.
-    return text.replace("```", "``\u200b`")
-
-
-def _inline(value: str, limit: int = VALUE_CHARS) -> str:
-    # Inline code cannot contain a backtick; a look-alike keeps the value readable.
-    return "`" + fit(value.replace("`", "'"), limit - 2) + "`"
-
-
-def _epoch(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
-
-
-def _plain_time(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def slack_date(moment: datetime, tokens: str = "{date_short_pretty} {time}") -> str:
-    """Slack date formatting: shown in each reader's time zone, with a UTC fallback."""
-    return f"<!date^{_epoch(moment)}^{tokens}|{_plain_time(moment)}>"
+def _inline(value: str, limit: int = VALUE_CHARS) -> Markup:
+    return inline_code(value, limit)
 
 
 def window_words(seconds: int) -> str:
@@ -113,51 +92,33 @@ def dashboard_url(template: str, alert: Alert) -> str | None:
     return url
 
 
-def _summary_line(alert: Alert) -> str:
-    return (
-        f"*×{alert.suppressed} more* in {window_words(alert.window_seconds)}, "
-        f"last at {slack_date(alert.last_seen, '{time}')}"
-    )
+def _summary_line(alert: Alert) -> Markup:
+    return md(f"*×{alert.suppressed} more* in {window_words(alert.window_seconds)}, last at ",
+              slack_date(alert.last_seen, "{time}"))
 
 
 def _header(alert: Alert) -> dict[str, Any]:
     emoji, word = SEVERITY_STYLE[alert.severity]
     prefix = "Repeated: " if alert.kind is AlertKind.SUMMARY else ""
-    text = f"{emoji} {word} · {prefix}{alert.service} · {alert.level.value}"
-    if len(text) > MAX_HEADER_TEXT:
-        text = text[: MAX_HEADER_TEXT - 1] + ELLIPSIS
-    # plain_text: Slack does not interpret &, <, > here, so no escaping.
-    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
-
-
-def _section(mrkdwn: str) -> dict[str, Any]:
-    assert len(mrkdwn) <= MAX_SECTION_TEXT, len(mrkdwn)
-    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
-
-
-def _code_block(text: str, limit: int) -> str:
-    return "```" + fit(_code_safe(text), limit - 6) + "```"
+    return header(f"{emoji} {word} · {prefix}{alert.service} · {alert.level.value}")
 
 
 def _fields(alert: Alert) -> dict[str, Any]:
     emoji, word = SEVERITY_STYLE[alert.severity]
-    pairs = [
-        ("Severity", f"{emoji} {word}"),
+    pairs: list[tuple[str, Markup]] = [
+        ("Severity", md(f"{emoji} {word}")),
         ("Service", _inline(alert.service)),
         ("Level", _inline(alert.level.value)),
-        ("Count", f"{alert.count}" if alert.kind is AlertKind.FIRST else f"{alert.count} in window"),
-        ("Env", _inline(alert.env) if alert.env else "—"),
-        ("Host", _inline(alert.host) if alert.host else "—"),
+        ("Count", md(f"{alert.count}" if alert.kind is AlertKind.FIRST else f"{alert.count} in window")),
+        ("Env", _inline(alert.env) if alert.env else md("—")),
+        ("Host", _inline(alert.host) if alert.host else md("—")),
     ]
     if alert.trace_id:
         pairs.append(("Trace", _inline(alert.trace_id)))
-    return {
-        "type": "section",
-        "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in pairs],
-    }
+    return {"type": "section", "fields": [text_object(md(f"*{name}*\n", value)) for name, value in pairs]}
 
 
-def _stack(alert: Alert) -> str | None:
+def _stack(alert: Alert) -> Markup | None:
     frames = [line.rstrip() for line in alert.stack_head[:STACK_FRAMES] if line.strip()]
     if not frames:
         return None
@@ -166,27 +127,29 @@ def _stack(alert: Alert) -> str | None:
     ]
     more = len(alert.stack_head) - len(frames)
     body = "\n".join(lines) + (f"\n… {more} more frame(s)" if more > 0 else "")
-    return _code_block(body, MAX_SECTION_TEXT)
+    return code_block(body, MAX_SECTION_TEXT)
 
 
 def _times(alert: Alert) -> dict[str, Any]:
     parts = [
-        f"First seen {slack_date(alert.first_seen)}",
-        f"last seen {slack_date(alert.last_seen)}",
-        f"fingerprint {_inline(alert.fingerprint, 80)}",
+        md("First seen ", slack_date(alert.first_seen)),
+        md("last seen ", slack_date(alert.last_seen)),
+        md("fingerprint ", _inline(alert.fingerprint, 80)),
     ]
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(parts)}]}
+    return context(join(" · ", parts))
 
 
 def fallback_text(alert: Alert) -> str:
-    """One line for notifications: severity, service, level, message head (and repeats for a summary)."""
+    """One line for notifications: severity, service, level, message head (and repeats for a summary).
+
+    The top-level text is mrkdwn too, so data in it is escaped (once)."""
     _, word = SEVERITY_STYLE[alert.severity]
     head = alert.message.splitlines()[0] if alert.message.strip() else "(empty message)"
     text = f"[{word}] {escape(alert.service)} {alert.level.value}: {fit(head, FALLBACK_MESSAGE_CHARS)}"
     if alert.kind is AlertKind.SUMMARY:
         text += (
             f" (×{alert.suppressed} more in {window_words(alert.window_seconds)}, "
-            f"last at {_plain_time(alert.last_seen)})"
+            f"last at {plain_time(alert.last_seen)})"
         )
     if alert.trace_id:
         text += f" trace_id={fit(alert.trace_id, VALUE_CHARS)}"
@@ -201,16 +164,21 @@ def render_alert(alert: Alert, dashboard_url_template: str | None = None) -> Sla
         return render_analysis(alert)
     blocks: list[dict[str, Any]] = [_header(alert)]
     if alert.kind is AlertKind.SUMMARY:
-        blocks.append(_section(_summary_line(alert)))
-    blocks.append(_section(_code_block(alert.message or "(empty message)", MESSAGE_HEAD_CHARS)))
+        blocks.append(section(_summary_line(alert), MAX_SECTION_TEXT))
+    blocks.append(section(code_block(alert.message or "(empty message)", MESSAGE_HEAD_CHARS), MAX_SECTION_TEXT))
     stack = _stack(alert)
     if stack:
-        blocks.append(_section(stack))
+        blocks.append(section(stack, MAX_SECTION_TEXT))
     blocks.append(_fields(alert))
     blocks.append(_times(alert))
     if dashboard_url_template:
         url = dashboard_url(dashboard_url_template, alert)
         if url:
-            blocks.append(_section(f"<{url}|Open in the CALI dashboard>"))
+            blocks.append(section(link(url, "Open in the CALI dashboard"), MAX_SECTION_TEXT))
     assert len(blocks) <= MAX_BLOCKS
     return SlackMessage(text=fallback_text(alert), blocks=blocks)
+
+
+__all__ = ["MAX_BLOCKS", "MAX_FIELD_TEXT", "MAX_HEADER_TEXT", "MAX_SECTION_TEXT", "SEVERITY_STYLE", "SlackMessage",
+           "context", "dashboard_url", "escape", "fallback_text", "fit", "header", "render_alert", "slack_date",
+           "window_words"]

@@ -24,15 +24,28 @@ MAX_SECTION_TEXT = 3000
 
 
 def check_blocks(payload: dict[str, Any]) -> str | None:
-    """The Slack checks a test can trip over: missing text, too many blocks, too long section text."""
+    """The Slack checks a test can trip over: missing text, too many blocks, and every block through
+    slack_sdk's Block Kit models (known type and fields, Slack's length limits)."""
+    from slack_sdk.errors import SlackObjectFormationError
+    from slack_sdk.models.blocks import Block
+
     blocks = payload.get("blocks") or []
     if not payload.get("text") and not blocks:
         return "no_text"
     if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
         return "invalid_blocks"
     for block in blocks:
-        text = (block.get("text") or {}).get("text", "") if isinstance(block, dict) else ""
+        if not isinstance(block, dict):
+            return "invalid_blocks"
+        text = (block.get("text") or {}).get("text", "")
         if block.get("type") == "section" and len(text) > MAX_SECTION_TEXT:
+            return "invalid_blocks"
+        try:
+            parsed = Block.parse(block)
+            if parsed is None:  # a type Block Kit does not know
+                return "invalid_blocks"
+            parsed.validate_json()
+        except (SlackObjectFormationError, KeyError, TypeError, ValueError):
             return "invalid_blocks"
     return None
 

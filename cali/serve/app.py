@@ -13,18 +13,22 @@ import logging
 import os
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from cali.analysis.model import Analysis, Hit
-from cali.serve.spec import AnalyzerSpec, EmbedderSpec, KnowledgeSpec, ServeSpec, build_embedder
+from cali.serve.spec import AnalyzerSpec, ApiSpec, EmbedderSpec, KnowledgeSpec, ServeSpec, build_embedder
 
 log = logging.getLogger(__name__)
 APP_NAME = "cali-analysis"
 api = FastAPI(title="CALI analysis", description="Similar past incidents and a grounded probable cause for a log "
-              "record. Log text is redacted before it is embedded or sent to an LLM.", version="1")
+              "record. Log text is redacted before it is embedded or sent to an LLM. POST routes take "
+              "`Authorization: Bearer <token>` when the API listens beyond loopback.", version="1")
+_bearer = HTTPBearer(auto_error=False, description="The token set in the Api replica (api.token_env or "
+                     "api.token_secret_id); required when the HTTP proxy binds beyond loopback.")
 
 
 @serve.deployment(name="Embedder", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=128)
@@ -90,9 +94,12 @@ class KnowledgeBaseDeployment:
 @serve.deployment(name="Analyzer", ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=16,
                   autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4})
 class AnalyzerDeployment:
-    def __init__(self, kb: DeploymentHandle, spec: dict[str, Any], taxonomy: list[str]) -> None:
+    def __init__(self, kb: DeploymentHandle, spec: dict[str, Any], taxonomy: list[str],
+                 aws: dict[str, Any] | None = None) -> None:
         from cali.analysis.analyst import Analyst
         from cali.analysis.retrieval import Calibration
+        from cali.bootstrap import llm_budget
+        from cali.config import AwsSettings
 
         self.spec = AnalyzerSpec.model_validate(spec)
         self.kb = kb
@@ -105,8 +112,12 @@ class AnalyzerDeployment:
             key = os.environ.get(self.spec.api_key_env)
             settings = self.spec.llm.model_copy(update={"api_key": SecretStr(key)}) if key else self.spec.llm
             llm = OpenAIChat.from_settings(settings)
+        # The one LLM budget: this deployment is where the LLM is called, for POST /analyze and for the
+        # Alerter's follow-ups alike, and every replica counts in the same state-store key.
+        budget = llm_budget(self.spec.budget.daily_llm_calls, self.spec.budget.state,
+                            AwsSettings.model_validate(aws or {})) if llm is not None else None
         self.analyst = Analyst(llm, taxonomy, timeout_s=self.spec.timeout_s, max_in_flight=self.spec.max_in_flight,
-                               redact_ips=self.spec.redact_ips)
+                               redact_ips=self.spec.redact_ips, budget=budget)
 
     async def analyze(self, record: dict[str, Any], use_llm: bool = True) -> dict[str, Any]:
         """A LogRecord JSON in, the Analysis JSON out; the LLM step degrades, never fails the call."""
@@ -118,7 +129,7 @@ class AnalyzerDeployment:
         hits = [Hit.model_validate(h) for h in await self.kb.search.remote(record_query(rec), self.calibration.k)]
         retrieval = retrieval_only_analysis(rec, hits, self.calibration, self.taxonomy)
         if not use_llm or self.analyst.llm is None:
-            reason = None if self.analyst.llm is None else "llm-budget-exhausted"
+            reason = None if self.analyst.llm is None else "llm-not-requested"
             return retrieval.model_copy(update={"degraded_reason": reason}).model_dump(mode="json")
         result: Analysis = await self.analyst.analyze(rec, hits, retrieval)
         return result.model_dump(mode="json")
@@ -132,14 +143,27 @@ class SearchRequest(BaseModel):
 @serve.deployment(name="Api", ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=64)
 @serve.ingress(api)
 class ApiDeployment:
-    def __init__(self, analyzer: DeploymentHandle, kb: DeploymentHandle) -> None:
+    def __init__(self, analyzer: DeploymentHandle, kb: DeploymentHandle, spec: dict[str, Any] | None = None,
+                 aws: dict[str, Any] | None = None) -> None:
+        # Helpers come from imports inside the methods: Serve ships this class to the replica by value, and
+        # module-level names of this file are not there (a NameError at the first request).
+        from cali.serve.auth import api_auth, secrets_manager
+
         self.analyzer, self.kb = analyzer, kb
+        self.spec = ApiSpec.model_validate(spec or {})
+        # Raises AuthConfigError when a token is required and none is set: the replica does not start.
+        self.auth = api_auth(token_env=self.spec.token_env, token_secret_id=self.spec.token_secret_id,
+                             require_token=self.spec.require_token, environ=os.environ,
+                             secrets_manager=lambda sid: secrets_manager(sid, aws or {}))
 
     @api.post("/analyze", response_model=Analysis)
-    async def analyze(self, record: dict[str, Any]) -> dict[str, Any]:
+    async def analyze(self, record: dict[str, Any],
+                      creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> dict[str, Any]:  # noqa: B008
         """A LogRecord JSON (any alias the shippers use) in, the analysis out."""
         from cali.core.records import from_wire, validation_reason
+        from cali.serve.auth import authorize
 
+        authorize(self.auth, creds)
         try:
             from_wire(record)
         except ValidationError as exc:
@@ -147,15 +171,20 @@ class ApiDeployment:
         return await self.analyzer.analyze.remote(record)
 
     @api.post("/kb/search", response_model=list[Hit])
-    async def kb_search(self, req: SearchRequest) -> list[dict[str, Any]]:
+    async def kb_search(self, req: SearchRequest,
+                        creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> list[dict[str, Any]]:  # noqa: B008
         """Hybrid (dense + BM25) search of the knowledge base; hits with their scores, best first."""
         from cali.core.redaction import redact
+        from cali.serve.auth import authorize
 
+        authorize(self.auth, creds)
         return await self.kb.search.remote(redact(req.text), req.k)
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, Any]:
-        return {"ok": True, "knowledge_entries": await self.kb.count.remote()}
+        """Open to probes: no secrets, no analysis; says whether the POST routes check a token."""
+        return {"ok": True, "knowledge_entries": await self.kb.count.remote(),
+                "auth": "bearer" if self.auth.enabled else "none"}
 
 
 def build_app(args: dict[str, Any], overrides: dict[str, dict[str, Any]] | None = None) -> Any:
@@ -175,8 +204,9 @@ def build_app(args: dict[str, Any], overrides: dict[str, dict[str, Any]] | None 
     taxonomy = list(load_taxonomy(spec.knowledge.taxonomy))
     embedder = dep(EmbedderDeployment).bind(_dump(spec.embedder))
     kb = dep(KnowledgeBaseDeployment).bind(embedder, _dump(spec.knowledge), _dump(spec.embedder))
-    analyzer = dep(AnalyzerDeployment).bind(kb, _dump(spec.analyzer), taxonomy)
-    return dep(ApiDeployment).bind(analyzer, kb)
+    aws = _dump(spec.aws)
+    analyzer = dep(AnalyzerDeployment).bind(kb, _dump(spec.analyzer), taxonomy, aws)
+    return dep(ApiDeployment).bind(analyzer, kb, _dump(spec.api), aws)
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:

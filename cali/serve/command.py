@@ -22,6 +22,16 @@ def load_config(path: Path = DEFAULT_CONFIG, name: str = "cali-analysis") -> dic
             "overrides": overrides, "http": doc.get("http_options") or {}}
 
 
+def pipeline_args(settings: Any) -> dict[str, Any]:
+    """Serve args that tie the app to the pipeline's Settings: the LLM budget lives in the same state store
+    (SQLite dir made absolute, since replicas need not share the driver's working directory, or the
+    DynamoDB table) with the same daily limit, and AWS region/endpoint. No secret goes in."""
+    state = settings.state.model_dump(mode="json")
+    state["sqlite_dir"] = str(Path(settings.state.sqlite_dir).resolve())
+    return {"analyzer": {"budget": {"daily_llm_calls": settings.analysis.daily_llm_budget, "state": state}},
+            "aws": {"region": settings.aws.region, "endpoint_url": settings.aws.endpoint_url}}
+
+
 def deploy(config: dict[str, Any], *, port: int | None = None, args_update: dict[str, Any] | None = None) -> str:
     """serve.start on 127.0.0.1 (unless the config says otherwise) and serve.run; returns the base URL."""
     from ray import serve
@@ -33,14 +43,14 @@ def deploy(config: dict[str, Any], *, port: int | None = None, args_update: dict
     if port is not None:
         http["port"] = port
     serve.start(http_options={"host": http["host"], "port": http.get("port", 8000)})
-    args = _merge(config["args"], args_update or {})
+    args = merge_args(config["args"], args_update or {})
     serve.run(build_app(args, config["overrides"]), name=config["name"], route_prefix=config["route_prefix"],
               blocking=False)
     return f"http://{http['host']}:{http.get('port', 8000)}"
 
 
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+def merge_args(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in update.items():
-        out[k] = _merge(out.get(k) or {}, v) if isinstance(v, dict) and isinstance(out.get(k), dict | None) else v
+        out[k] = merge_args(out.get(k) or {}, v) if isinstance(v, dict) and isinstance(out.get(k), dict | None) else v
     return out

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cali.config import AwsSettings, StateSettings
 from cali.embed.openai_embed import OpenAIEmbedConfig
 from cali.llm.settings import OpenAIChatSettings
 
@@ -32,6 +33,15 @@ class KnowledgeSpec(BaseModel):
     load_if_empty: bool = True  # a fresh local DB is filled from incidents_dir at start
 
 
+class BudgetSpec(BaseModel):
+    """The daily LLM budget, counted in the pipeline's state store and shared by every Analyzer replica."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    daily_llm_calls: int = Field(500, ge=0)  # per UTC day, HTTP and follow-ups together; 0 turns the LLM off
+    state: StateSettings = StateSettings()  # sqlite_dir or the DynamoDB state table; credentials from the env
+
+
 class AnalyzerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,6 +52,20 @@ class AnalyzerSpec(BaseModel):
     timeout_s: float = Field(20.0, gt=0)
     max_in_flight: int = Field(4, ge=1)  # concurrent LLM calls per replica
     redact_ips: bool = False
+    budget: BudgetSpec = BudgetSpec()
+
+
+class ApiSpec(BaseModel):
+    """POST /analyze and /kb/search authentication (GET /healthz and the docs stay open)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The bearer token is read in the Api replica, never passed here: from this environment variable...
+    token_env: str = "CALI_API_TOKEN"
+    # ...or, when that is unset, from this AWS Secrets Manager secret (name or ARN; SecretString = token).
+    token_secret_id: str | None = None
+    # None: required exactly when the HTTP proxy binds beyond loopback; true/false forces it.
+    require_token: bool | None = None
 
 
 class ServeSpec(BaseModel):
@@ -50,6 +74,18 @@ class ServeSpec(BaseModel):
     embedder: EmbedderSpec = EmbedderSpec()
     knowledge: KnowledgeSpec = KnowledgeSpec()
     analyzer: AnalyzerSpec = AnalyzerSpec()
+    api: ApiSpec = ApiSpec()
+    # Region and endpoints for the budget's DynamoDB table and the token's secret; access keys are not
+    # taken here (Serve args are not secret): replicas use their environment's AWS credentials.
+    aws: AwsSettings = AwsSettings()
+
+    @model_validator(mode="after")
+    def _no_credentials_in_args(self) -> ServeSpec:
+        if self.aws.access_key_id is not None or self.aws.secret_access_key is not None:
+            raise ValueError("aws.access_key_id/secret_access_key do not belong in the Serve args (Ray keeps them "
+                             "in the controller's state): give the replicas AWS credentials through their "
+                             "environment or an IAM role")
+        return self
 
 
 def build_embedder(spec: EmbedderSpec) -> Any:

@@ -1,20 +1,21 @@
 """After a FIRST alert is delivered: ask for its analysis, then queue the follow-up message.
 
-The alert never waits for this: analysis runs in a small thread pool, bounded by a timeout, cached
-per fingerprint (a repeat does not ask again) and by a daily budget of LLM calls. Any failure is
-logged and counted; the alert it follows is already out.
+The alert never waits for this: analysis runs in a small thread pool, bounded by a timeout and cached
+per fingerprint (a repeat does not ask again). The daily budget of LLM calls is not kept here: the
+Analyzer deployment enforces it where the LLM is called, in the state store, so this path and
+`POST /analyze` spend from the same budget and a restart does not refill it. Any failure is logged and
+counted; the alert it follows is already out.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cali.analysis.budget import DailyBudget, VerdictCache
+from cali.analysis.budget import VerdictCache
 from cali.core.alerts import Alert, AlertKind, analysis_alert
 from cali.core.ports import Clock, Outbox
 
@@ -32,7 +33,7 @@ class FollowupStats:
     requested: int = 0
     posted: int = 0
     cached: int = 0
-    llm_calls: int = 0
+    llm_calls: int = 0  # analyses the LLM took part in (the Analyzer decides, within its budget)
     failed: int = 0
     last_error: str | None = None
 
@@ -46,16 +47,14 @@ def record_of(alert: Alert) -> dict[str, Any]:
 
 class AnalysisFollowup:
     def __init__(self, client: AnalysisClient, outbox: Outbox, clock: Clock, *, on_queued: Callable[[], None],
-                 budget: DailyBudget | None = None, timeout_s: float = 20.0, cache_ttl_s: float = 3600.0,
-                 workers: int = 2) -> None:
+                 use_llm: bool = True, timeout_s: float = 20.0, cache_ttl_s: float = 3600.0, workers: int = 2) -> None:
         self.client, self.outbox, self.clock = client, outbox, clock
         self.on_queued = on_queued
-        self.budget = budget
+        self.use_llm = use_llm
         self.timeout_s = timeout_s
         self.cache: VerdictCache[dict[str, Any]] = VerdictCache(clock, ttl_s=cache_ttl_s)
         self.stats = FollowupStats()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analysis")
-        self._lock = threading.Lock()
 
     def on_delivered(self, alert: Alert) -> None:
         if alert.kind is AlertKind.FIRST:
@@ -68,11 +67,9 @@ class AnalysisFollowup:
             if analysis is not None:
                 self.stats.cached += 1
             else:
-                with self._lock:
-                    use_llm = self.budget.try_spend() if self.budget is not None else False
-                self.stats.llm_calls += use_llm
-                analysis = self.client.analyze(record_of(alert), fingerprint=alert.fingerprint, use_llm=use_llm,
-                                               timeout_s=self.timeout_s)
+                analysis = self.client.analyze(record_of(alert), fingerprint=alert.fingerprint,
+                                               use_llm=self.use_llm, timeout_s=self.timeout_s)
+                self.stats.llm_calls += analysis.get("mode") == "llm"
                 self.cache.put(alert.fingerprint, analysis)
             self.outbox.enqueue([analysis_alert(alert, analysis, self.clock.now())])
             self.stats.posted += 1

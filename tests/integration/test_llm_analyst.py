@@ -90,7 +90,9 @@ def test_happy_path_json_schema_merges_and_grounds() -> None:
     assert result.evidence == [LINE]  # the made-up line is dropped
     assert result.similar_incident_ids == ["INC-1"]  # the hallucinated id is dropped
     assert result.top_categories[:3] == ["db-pool-exhausted", "db-unreachable", "upstream-timeout"]
-    assert result.remediation == DEFAULT_VERDICT["remediation"]
+    # INC-1's fix supports the first step; the second is the model's own (INC-1 names it only as a cause)
+    assert result.remediation == ["Raise maximumPoolSize"] and result.remediation_from == ["INC-1"]
+    assert result.model_suggestions == ["Find the slow queries holding connections"]
     assert len(result.similar) == 3
     assert fake.response_formats() == ["json_schema"]
     body = chat[0]

@@ -178,3 +178,28 @@ def test_healthchecks(slack: LocalSlack) -> None:
     wrong_token = SlackNotifier(bot_token=SecretStr(TOKEN), channel="C1", api_url="http://127.0.0.1:1/api/")
     health = wrong_token.healthcheck()
     assert not health.ok and "unreachable" in health.detail and TOKEN not in health.detail
+
+
+def test_analysis_follow_up_over_the_wire_is_escaped_once_and_pings_nobody(slack) -> None:
+    """The whole path a follow-up takes (render, slack_sdk's WebClient, HTTP, the receiver's Block Kit
+    check): the reader sees the log text exactly once, our date renders, and nobody is mentioned."""
+    from cali.core.alerts import analysis_alert
+    from tests.support.slack_view import check_block_kit, what_a_reader_sees
+
+    tricky = "a < b && <@U123ABC> <!here> &lt;done&gt; <!date^1700000000^{date}|then>"
+    parent = alert(1).model_copy(update={"message": tricky})
+    analysis = {"probable_cause": f"cause: {tricky}", "category": "db-pool-exhausted", "confidence": 0.8,
+                "remediation": [f"step: {tricky}"], "remediation_from": ["inc-0001"],
+                "model_suggestions": [f"own: {tricky}"], "evidence": [tricky], "similar": [],
+                "abstained": False, "mode": "llm"}
+    bot = SlackNotifier(bot_token=SecretStr(TOKEN), channel="C0LOCAL", api_url=slack.api_url, policy=FAST)
+    bot.send(analysis_alert(parent, analysis, T0), thread_ts="1.000001")
+    (got,) = slack.messages()
+    check_block_kit(got["blocks"])
+    seen = what_a_reader_sees(got["blocks"])
+    for prefix in ("cause: ", "step: ", "own: "):
+        assert prefix + tricky in seen.text
+    assert seen.mentions == [] and seen.links == []
+    assert seen.dates == ["!date^1772366400^{date_short_pretty} {time}|2026-03-01 12:00:00 UTC"]
+    raw = json.dumps(got["blocks"], ensure_ascii=False)
+    assert "a &lt; b &amp;&amp; &lt;@U123ABC&gt;" in raw and "a &amp;lt; b" not in raw  # escaped once, not twice

@@ -19,6 +19,7 @@ from cali.notify.blocks import (
     slack_date,
     window_words,
 )
+from tests.support.slack_view import text_objects
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 T1 = datetime(2026, 3, 1, 12, 4, 30, tzinfo=UTC)
@@ -39,20 +40,7 @@ def make_alert(**over: object) -> Alert:
 
 def all_text(blocks: list[dict]) -> str:
     """Every text string in the blocks, one per line (what a reader could see)."""
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("text"), str):
-                found.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(blocks)
-    return "\n".join(found)
+    return "\n".join(t["text"] for t in text_objects(blocks))
 
 
 def section_texts(blocks: list[dict]) -> list[str]:
@@ -186,6 +174,22 @@ def test_window_words(seconds: int, words: str) -> None:
 
 
 def test_slack_date_naive_datetime_is_utc() -> None:
-    assert slack_date(datetime(2026, 3, 1, 12, 0, 0)) == (
+    assert slack_date(datetime(2026, 3, 1, 12, 0, 0)).text == (
         "<!date^1772366400^{date_short_pretty} {time}|2026-03-01 12:00:00 UTC>"
     )
+
+
+@pytest.mark.parametrize("tricky", ["a < b && c > d", "&lt;already&gt;", "<@U123> <!here> <!channel>",
+                                    "<!date^1700000000^{date}|then>", "<https://evil.example|click>", "`code` here"])
+def test_first_alert_block_kit_shows_log_text_once_and_never_pings(tricky: str) -> None:
+    from tests.support.slack_view import check_block_kit, reader_view, what_a_reader_sees
+
+    msg = render_alert(make_alert(message=tricky, host=tricky, trace_id=None), "https://dash.local/{service}")
+    check_block_kit(msg.blocks)
+    seen = what_a_reader_sees(msg.blocks)
+    assert tricky in seen.text
+    assert seen.mentions == []
+    assert seen.links == ["https://dash.local/checkout"]  # our own link only
+    assert len(seen.dates) == 2  # first and last seen
+    fallback = reader_view(msg.text)
+    assert tricky in fallback.text and not fallback.mentions and not fallback.links and not fallback.dates

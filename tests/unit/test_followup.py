@@ -1,7 +1,6 @@
 import threading
 from datetime import UTC, datetime
 
-from cali.analysis.budget import DailyBudget
 from cali.core.alerts import AlertKind
 from cali.core.clock import FakeClock
 from cali.core.incidents import Candidate, IncidentBook
@@ -34,10 +33,9 @@ def first_alert(n=0, msg="Connection is not available"):
     return alert
 
 
-def followup(client, outbox, budget_calls=10):
+def followup(client, outbox, use_llm=True):
     queued = threading.Event()
-    clock = FakeClock(T0)
-    f = AnalysisFollowup(client, outbox, clock, on_queued=queued.set, budget=DailyBudget(clock, max_calls=budget_calls))
+    f = AnalysisFollowup(client, outbox, FakeClock(T0), on_queued=queued.set, use_llm=use_llm)
     return f, queued
 
 
@@ -54,16 +52,18 @@ def test_analysis_follows_a_delivered_first_alert_and_names_it():
     assert record["stack"].startswith("java.sql.SQLTransientConnectionException") and use_llm
 
 
-def test_repeat_fingerprint_uses_the_cache_and_budget_limits_llm_calls():
+def test_repeat_fingerprint_uses_the_cache_and_the_budget_is_the_analyzers():
     client, outbox = FakeClient(), MemoryOutbox()
-    f, queued = followup(client, outbox, budget_calls=0)
+    f, queued = followup(client, outbox, use_llm=False)
     f.on_delivered(first_alert(1))
     assert queued.wait(5)
     queued.clear()
     f.on_delivered(first_alert(2))
     assert queued.wait(5)
-    assert len(client.calls) == 1 and client.calls[0][1] is False  # no budget: retrieval-only
-    assert f.stats.cached == 1 and len(outbox.pending(10)) == 2
+    # The follow-up keeps no budget of its own: it passes use_llm through (False when the budget is 0) and
+    # the Analyzer spends from the shared one.
+    assert len(client.calls) == 1 and client.calls[0][1] is False
+    assert f.stats.cached == 1 and f.stats.llm_calls == 0 and len(outbox.pending(10)) == 2
 
 
 def test_failure_is_counted_and_nothing_is_queued():

@@ -1,12 +1,13 @@
-"""The answer cache (TTL, LRU) and the daily LLM budget, on a fake clock."""
+"""The answer cache (TTL, LRU) and the daily LLM budget (in memory and shared in a state store), on a fake clock."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
-from cali.analysis.budget import DailyBudget, VerdictCache
+from cali.analysis.budget import BudgetContended, DailyBudget, StoredDailyBudget, VerdictCache
 from cali.core.clock import FakeClock
 
 
@@ -96,3 +97,84 @@ def test_budget_ignores_broken_state(state: dict | None) -> None:
 
 def test_zero_budget_turns_the_llm_off() -> None:
     assert not DailyBudget(FakeClock(), max_calls=0).try_spend()
+
+
+# --- the shared budget in a state store ----------------------------------------------------------------
+
+class VersionedMemory:
+    """An in-memory StateStore with versions and conditional saves, as the SQLite and DynamoDB adapters."""
+
+    def __init__(self, conflict_always: bool = False) -> None:
+        self.items: dict[str, tuple[dict, int]] = {}
+        self.conflict_always = conflict_always
+        self.lock = threading.Lock()
+
+    def load_versioned(self, key):
+        with self.lock:
+            return self.items.get(key)
+
+    def save(self, key, value, expected_version=None):
+        from cali.state import VersionConflict
+
+        with self.lock:
+            current = self.items.get(key, ({}, 0))[1]
+            if self.conflict_always or (expected_version is not None and expected_version != current):
+                raise VersionConflict(key, expected_version or 0, current)
+            self.items[key] = (dict(value), current + 1)
+            return current + 1
+
+
+def stored(store, clock, max_calls=3, **kw):
+    return StoredDailyBudget(store, clock, max_calls=max_calls, sleep=lambda s: None, **kw)
+
+
+def test_stored_budget_is_shared_by_replicas_and_survives_a_restart() -> None:
+    store, clock = VersionedMemory(), FakeClock(datetime(2026, 11, 26, 23, 0, tzinfo=UTC))
+    a, b = stored(store, clock), stored(store, clock)
+    assert [a.try_spend(), b.try_spend(), a.try_spend()] == [True, True, True]
+    assert not b.try_spend() and not a.try_spend()
+    restarted = stored(store, clock)
+    assert not restarted.try_spend() and restarted.used() == 3
+    assert store.items["llm-budget/2026-11-26"][0] == {"day": "2026-11-26", "used": 3, "max_calls": 3}
+
+
+def test_stored_budget_resets_with_the_utc_day() -> None:
+    store, clock = VersionedMemory(), FakeClock(datetime(2026, 11, 26, 23, 59, tzinfo=UTC))
+    budget = stored(store, clock, max_calls=1)
+    assert budget.try_spend() and not budget.try_spend()
+    clock.advance(120)
+    assert budget.key() == "llm-budget/2026-11-27" and budget.try_spend()
+
+
+def test_stored_budget_never_overspends_under_concurrency() -> None:
+    store, clock = VersionedMemory(), FakeClock(datetime(2026, 11, 26, 12, tzinfo=UTC))
+    replicas = [stored(store, clock, max_calls=100, attempts=1000) for _ in range(8)]
+    granted: list[bool] = []
+    lock = threading.Lock()
+
+    def worker(budget: StoredDailyBudget) -> None:
+        for _ in range(40):
+            ok = budget.try_spend()
+            with lock:
+                granted.append(ok)
+
+    threads = [threading.Thread(target=worker, args=(r,)) for r in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(granted) == 100 and len(granted) == 320
+    assert replicas[0].used() == 100
+
+
+def test_stored_budget_fails_closed_when_every_attempt_loses() -> None:
+    budget = stored(VersionedMemory(conflict_always=True), FakeClock(), attempts=4)
+    with pytest.raises(BudgetContended, match="4 attempts"):
+        budget.try_spend()
+    assert budget.conflicts == 4
+
+
+def test_a_spend_larger_than_what_is_left_takes_nothing() -> None:
+    store = VersionedMemory()
+    budget = stored(store, FakeClock(), max_calls=3)
+    assert budget.try_spend(2) and not budget.try_spend(2) and budget.used() == 2
