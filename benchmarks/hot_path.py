@@ -39,14 +39,18 @@ def build_payloads(n: int, seed: int) -> list[bytes]:
             for src in DEMO_SOURCES:
                 fmt = FORMATS[src.format]
                 joiner = MultilineJoiner(fmt)
+                path = f"/var/log/apps/{src.path}"
+                pos = 0  # the origin fields as Fluent Bit's tail writes them: the offset past the event
                 with (Path(d) / src.path).open(encoding="utf-8") as fh:
                     for line in fh:
                         for text in joiner.feed(line.rstrip("\n"), 0.0):
                             out.append(to_kinesis_data(parse_event(fmt, text, service=src.service, host="h",
-                                                                   ingested="2026-11-26T12:00:00.000Z")))
+                                                                   ingested="2026-11-26T12:00:00.000Z",
+                                                                   origin=(path, pos))))
+                        pos += len(line.encode())
                 for text in joiner.flush(0.0, force=True):
                     out.append(to_kinesis_data(parse_event(fmt, text, service=src.service, host="h",
-                                                           ingested="2026-11-26T12:00:00.000Z")))
+                                                           ingested="2026-11-26T12:00:00.000Z", origin=(path, pos))))
                 (Path(d) / src.path).unlink()
     return out[:n]
 

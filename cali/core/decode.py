@@ -12,7 +12,8 @@ import orjson
 from pydantic import ValidationError
 
 from cali.core.archive import DeadLetter
-from cali.core.records import MAX_EVENT_ID_CHARS, ROWS, normalize
+from cali.core.records import MAX_EVENT_ID_CHARS
+from cali.core.wire import WIRE, finish, row_error
 
 # Kinesis caps a record at 1 MiB; one log line past 256 KiB is a runaway (a dumped payload),
 # which the archive would carry and no one would read.
@@ -31,7 +32,11 @@ class RawRecord(NamedTuple):
 
 @dataclass(slots=True)
 class Decoded:
-    """Valid rows (RecordRow dicts, in stream order) with where each came from, and the dead letters."""
+    """Valid rows (in stream order) with where each came from, and the dead letters.
+
+    A row is a LogRecord as a dict: timestamp (aware UTC), level (Level), service, message, and stack, host,
+    trace_id, span_id, env, attributes only when the record had them; event_id always.
+    """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     positions: list[tuple[str, int]] = field(default_factory=list)  # (sequence number, line) per row
@@ -47,84 +52,142 @@ def event_id(shard_id: str, sequence: str, line: int) -> str:
     return hashlib.blake2b(eid.encode(), digest_size=24).hexdigest()
 
 
+class _Batch:
+    """The lines of a batch of Kinesis records, and where each came from."""
+
+    __slots__ = ("shard_id", "now", "lines", "where", "out")
+
+    def __init__(self, shard_id: str, now: datetime, out: Decoded) -> None:
+        self.shard_id, self.now, self.out = shard_id, now, out
+        self.lines: list[bytes] = []
+        self.where: list[tuple[RawRecord, int]] = []
+
+    def dead(self, raw: RawRecord, reason: str, error: str, data: bytes, line: int) -> None:
+        self.out.dead.append(DeadLetter(reason=reason, error=error, shard_id=self.shard_id,
+                                        sequence_number=raw.sequence, line=line, data=data,
+                                        arrived_at=raw.arrived_at or self.now))
+
+
 def decode_batch(raws: Iterable[RawRecord], shard_id: str, now: datetime, *,
                  max_record_bytes: int = MAX_RECORD_BYTES, max_line_bytes: int = MAX_LINE_BYTES) -> Decoded:
     """`now` stands in for a record's arrival time when the stream gave none."""
     out = Decoded()
-    dicts: list[dict[str, Any]] = []
-    where: list[tuple[RawRecord, int, bytes]] = []
-    loads, norm, JSONError = orjson.loads, normalize, orjson.JSONDecodeError
-
-    def dead(raw: RawRecord, reason: str, error: str, data: bytes, line: int) -> None:
-        out.dead.append(DeadLetter(reason=reason, error=error, shard_id=shard_id,
-                                   sequence_number=raw.sequence, line=line, data=data,
-                                   arrived_at=raw.arrived_at or now))
-
+    b = _Batch(shard_id, now, out)
+    lines, where = b.lines, b.where
     for raw in raws:
         data = raw.data
         if len(data) > max_record_bytes:
-            dead(raw, "oversized", f"record is {len(data)} bytes, limit {max_record_bytes}", data, 0)
+            b.dead(raw, "oversized", f"record is {len(data)} bytes, limit {max_record_bytes}", data, 0)
             continue
-        # simple_aggregation packs several newline-terminated JSON documents into one record. UTF-8 is
-        # checked per line by orjson (no second pass over the bytes); a bad line does not sink its neighbours.
+        # simple_aggregation packs several newline-terminated JSON documents into one record; one event
+        # per record is the usual case, and needs no split.
         newlines = data.count(b"\n")
-        if newlines == 0:
-            lines: Any = (data,)
-        elif newlines == 1 and data[-1] == 10:  # one event per record, the usual case: no split
-            lines = (data[:-1],)
+        if newlines == 0 or (newlines == 1 and data[-1] == 10):
+            parts: Any = (data.rstrip(b"\n"),)
         else:
-            lines = data.split(b"\n")
-        for n, line in enumerate(lines):
+            parts = data.split(b"\n")
+        for n, line in enumerate(parts):
             if len(line) > max_line_bytes:
-                dead(raw, "oversized", f"line is {len(line)} bytes, limit {max_line_bytes}", line, n)
-                continue
-            try:
-                obj = loads(line)
-            except JSONError as exc:
-                if not line.strip():
-                    continue
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError as bad:
-                    dead(raw, "bad_utf8", f"invalid UTF-8 at byte {bad.start}: {bad.reason}", line, n)
-                    continue
-                dead(raw, "bad_json", f"invalid JSON: {exc}", line, n)
-                continue
-            if type(obj) is not dict:
-                dead(raw, "not_an_object", f"expected a JSON object, got {type(obj).__name__}", line, n)
-                continue
-            try:
-                d = norm(obj)
-            except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # defensive: never crash
-                dead(raw, "schema", f"{type(exc).__name__}: {exc}", line, n)
-                continue
-            eid = f"{shard_id}:{raw.sequence}:{n}"  # event_id(), inlined: this runs for every record
-            d["event_id"] = eid if len(eid) <= MAX_EVENT_ID_CHARS else event_id(shard_id, raw.sequence, n)
-            dicts.append(d)
-            where.append((raw, n, line))
-    _validate(dicts, where, out, dead)
+                b.dead(raw, "oversized", f"line is {len(line)} bytes, limit {max_line_bytes}", line, n)
+            elif line and not line.isspace():
+                lines.append(line)
+                where.append((raw, n))
+    if lines:
+        _validate(b)
     return out
 
 
-def _validate(dicts: list[dict[str, Any]], where: list[tuple[RawRecord, int, bytes]], out: Decoded,
-              dead: Any) -> None:
-    """One compiled validation call for the whole batch; a second one only if some rows were bad."""
-    if not dicts:
+def _validate(b: _Batch) -> None:
+    """One compiled call parses and validates the whole batch; only a batch holding a bad line takes the
+    slower road, line by line, so a bad line never sinks its neighbours."""
+    try:
+        rows = WIRE.validate_json(b"[" + b",".join(b.lines) + b"]")
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors(include_url=False)):
+            _line_by_line(b)
+            return
+        rows = _without_bad_rows(b, exc, b.lines, b.where)
+        if rows is None:
+            return
+    _finish(b, rows, b.where)
+
+
+def _line_by_line(b: _Batch) -> None:
+    objs: list[dict[str, Any]] = []
+    where: list[tuple[RawRecord, int]] = []
+    lines: list[bytes] = []
+    for line, (raw, n) in zip(b.lines, b.where, strict=True):
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                b.dead(raw, "bad_utf8", f"invalid UTF-8 at byte {bad.start}: {bad.reason}", line, n)
+                continue
+            b.dead(raw, "bad_json", f"invalid JSON: {exc}", line, n)
+            continue
+        if type(obj) is not dict:
+            b.dead(raw, "not_an_object", f"expected a JSON object, got {type(obj).__name__}", line, n)
+            continue
+        objs.append(obj)
+        where.append((raw, n))
+        lines.append(line)
+    if not objs:
         return
     try:
-        rows = ROWS.validate_python(dicts)
+        rows = WIRE.validate_python(objs)
     except ValidationError as exc:
-        reasons: dict[int, list[str]] = {}
-        for err in exc.errors(include_url=False):
-            i = err["loc"][0]
-            loc = ".".join(str(p) for p in err["loc"][1:]) or "record"
-            reasons.setdefault(int(i), []).append(f"{loc}: {err['msg']}")
-        for i in sorted(reasons):
-            raw, n, line = where[i]
-            dead(raw, "schema", "; ".join(reasons[i]), line, n)
-        keep = [i for i in range(len(dicts)) if i not in reasons]
-        dicts = [dicts[i] for i in keep]
-        where = [where[i] for i in keep]
-        rows = ROWS.validate_python(dicts) if dicts else []
-    out.rows = rows
-    out.positions = [(raw.sequence, n) for raw, n, _ in where]
+        rows = _without_bad_rows(b, exc, lines, where, objs)
+        if rows is None:
+            return
+    _finish(b, rows, where)
+
+
+def _without_bad_rows(b: _Batch, exc: ValidationError, lines: list[bytes], where: list[tuple[RawRecord, int]],
+                      objs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]] | None:
+    """Dead-letters the rows the error names, validates the rest again; `where` is trimmed in place."""
+    reasons: dict[int, list[str]] = {}
+    not_objects: set[int] = set()
+    for err in exc.errors(include_url=False):
+        i = int(err["loc"][0])
+        if len(err["loc"]) == 1 and err["type"] == "dict_type":
+            not_objects.add(i)
+        loc = ".".join(str(p) for p in err["loc"][1:]) or "record"
+        reasons.setdefault(i, []).append(f"{loc}: {err['msg']}")
+    for i in sorted(reasons):
+        raw, n = where[i]
+        if i in not_objects:
+            b.dead(raw, "not_an_object", "expected a JSON object", lines[i], n)
+        else:
+            b.dead(raw, "schema", "; ".join(reasons[i]), lines[i], n)
+    keep = [i for i in range(len(where)) if i not in reasons]
+    kept_where = [where[i] for i in keep]
+    where[:] = kept_where
+    if not keep:
+        return None
+    if objs is not None:
+        return WIRE.validate_python([objs[i] for i in keep])
+    return WIRE.validate_json(b"[" + b",".join(lines[i] for i in keep) + b"]")
+
+
+def _finish(b: _Batch, rows: list[dict[str, Any]], where: list[tuple[RawRecord, int]]) -> None:
+    shard_id, out = b.shard_id, b.out
+    good: list[dict[str, Any]] = []
+    positions: list[tuple[str, int]] = []
+    for row, (raw, n) in zip(rows, where, strict=False):  # equal lengths: `where` was trimmed alike
+        if not finish(row):
+            b.dead(raw, "schema", row_error(row), _line_of(raw, n), n)
+            continue
+        seq = raw.sequence
+        eid = f"{shard_id}:{seq}:{n}"  # event_id(), inlined: this runs for every record
+        row["event_id"] = eid if len(eid) <= MAX_EVENT_ID_CHARS else event_id(shard_id, seq, n)
+        good.append(row)
+        positions.append((seq, n))
+    out.rows.extend(good)
+    out.positions.extend(positions)
+
+
+def _line_of(raw: RawRecord, n: int) -> bytes:
+    data = raw.data
+    return data.rstrip(b"\n") if n == 0 and data.count(b"\n") <= 1 else data.split(b"\n")[n]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from operator import itemgetter
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any
 
 import orjson
 from pydantic import (
@@ -14,13 +13,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from typing_extensions import TypedDict
 
 MAX_MESSAGE_CHARS = 32_768
 MAX_STACK_CHARS = 65_536
@@ -107,7 +104,6 @@ _LOCAL_FORMATS = (
     "%b %d, %Y %I:%M:%S %p",
 )
 _EPOCH_MS_FROM = 10**11  # a number above this is epoch ms: 10**11 s is the year 5138
-_fromiso = datetime.fromisoformat
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -140,7 +136,7 @@ def _from_string(s: str) -> datetime:
         raise ValueError("timestamp is empty")
     if s[0].isdigit() and len(s) >= 10 and s[4] == "-":  # ISO-8601 and logback/Python logging, the usual case
         try:
-            return _fromiso(s)
+            return datetime.fromisoformat(s)
         except ValueError:
             pass
     try:
@@ -210,25 +206,7 @@ class LogRecord(BaseModel):
         return self.level.rank >= Level.WARN.rank
 
 
-class RecordRow(TypedDict):
-    """A LogRecord as a plain dict: the consumer validates whole batches of these in one compiled call."""
-
-    timestamp: datetime
-    level: Level
-    service: Service
-    message: Message
-    stack: NotRequired[Stack | None]
-    host: NotRequired[Host | None]
-    trace_id: NotRequired[Id | None]
-    span_id: NotRequired[Id | None]
-    env: NotRequired[Env | None]
-    attributes: NotRequired[dict[str, Scalar]]
-    event_id: EventId
-
-
-ROWS: TypeAdapter[list[RecordRow]] = TypeAdapter(list[RecordRow])
-
-# Validation context meaning "this dict came from normalize()": fields are already in native form.
+# Validation context meaning "this dict is a finished row": fields are already in native form.
 PREPARED: dict[str, bool] = {"prepared": True}
 _BLANK_IS_NONE = ("host", "trace_id", "span_id", "env", "stack")
 _LEVEL_FAST: dict[str, Level] = {}
@@ -237,46 +215,29 @@ for _alias, _lv in list(_LEVEL_ALIASES.items()) + [(m.value.lower(), m) for m in
         _LEVEL_FAST.setdefault(_form, _lv)
 
 
-def prepare_fields(d: dict[str, Any], scheme: LevelScheme = LevelScheme.PINO,
-                   blankable: tuple[str, ...] = _BLANK_IS_NONE) -> dict[str, Any]:
-    """Parses timestamp and level, blanks to None, splits a multiline message; in place.
+def is_blank(v: Any) -> bool:
+    # logback prints "[svc,,]" when there is no trace: an empty id means "no id".
+    return v == "" or (type(v) is str and v[:1].isspace() and not v.strip())
 
-    A value that does not parse stays as it is, so validation reports it against its field.
-    """
+
+def prepare_fields(d: dict[str, Any]) -> dict[str, Any]:
+    """For a LogRecord built from a plain dict (an archived row, a test): parses timestamp and level,
+    blanks to None, splits a multiline message; in place. A value that does not parse stays as it is, so
+    validation reports it against its field. (Wire records go through cali.core.wire instead.)"""
     ts = d.get("timestamp")
     if ts is not None and (type(ts) is not datetime or ts.tzinfo is not UTC):
-        try:
-            if type(ts) is str and ts[:1].isdigit() and ts[4:5] == "-":
-                try:  # the usual case, ISO-8601 or logback/Python logging: one C call
-                    parsed = _fromiso(ts)
-                    if parsed.tzinfo is None:
-                        # Naive means UTC (the shippers run in UTC); parsing again with the offset costs a
-                        # quarter of datetime.replace(tzinfo=...), which is slow on CPython 3.11.
-                        parsed = _fromiso(ts + "+00:00")
-                    ts = parsed
-                except ValueError:
-                    ts = parse_timestamp(ts)
-            else:
-                ts = parse_timestamp(ts)
-            if ts.tzinfo is not UTC:
-                ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-            d["timestamp"] = ts
+        try:  # noqa: SIM105 - the field validator reports what does not parse
+            d["timestamp"] = parse_timestamp(ts)
         except ValueError:
             pass
     lv = d.get("level")
     if lv is not None and type(lv) is not Level:
-        fast = _LEVEL_FAST.get(lv) if type(lv) is str else None
-        if fast is not None:
-            d["level"] = fast
-        else:
-            try:  # noqa: SIM105 - as above
-                d["level"] = parse_level(lv, scheme)
-            except ValueError:
-                pass
-    for key in blankable:
-        v = d.get(key)
-        # logback prints "[svc,,]" when there is no trace: an empty id means "no id".
-        if v == "" or (type(v) is str and v[:1].isspace() and not v.strip()):
+        try:  # noqa: SIM105 - as above
+            d["level"] = _LEVEL_FAST.get(lv) or parse_level(lv) if type(lv) is str else parse_level(lv)
+        except ValueError:
+            pass
+    for key in _BLANK_IS_NONE:
+        if is_blank(d.get(key)):
             d[key] = None
     msg = d.get("message")
     # A joined multiline event arrives as one message; the first line is the message,
@@ -288,128 +249,12 @@ def prepare_fields(d: dict[str, Any], scheme: LevelScheme = LevelScheme.PINO,
     return d
 
 
-# Keys that shippers, Fluent Bit parsers and logging libraries use for the same field.
-# The first present alias wins; the others stay in attributes. An application's own `event_id` is
-# an attribute: CALI's event_id says where the record entered the stream.
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "timestamp": ("timestamp", "time", "ts", "@timestamp", "asctime", "date"),
-    "level": ("level", "severity", "levelname", "lvl", "loglevel", "log.level", "levelno", "level_number",
-              "severity_number", "SeverityNumber"),
-    "message": ("message", "msg", "log"),
-    "stack": ("stack", "stacktrace", "stack_trace", "exc_info", "exception", "error.stack"),
-    "service": ("service", "service.name", "app", "application", "logger_service"),
-    "host": ("host", "hostname", "host.name"),
-    "trace_id": ("trace_id", "traceId", "trace.id", "traceid"),
-    "span_id": ("span_id", "spanId", "span.id", "spanid"),
-    "env": ("env", "environment", "deployment.environment"),
-}
-_SCHEME_OF_KEY = {"levelno": LevelScheme.PYTHON, "level_number": LevelScheme.PYTHON,
-                  "severity_number": LevelScheme.OTEL, "SeverityNumber": LevelScheme.OTEL}
-# Fluent Bit's kinesis output stamps ingest time here; it is the fallback when a line has none.
-INGEST_TIME_KEY = "@ingested"
-_FIELD_OF: dict[str, str] = {alias: f for f, aliases in _ALIASES.items() for alias in aliases}
-_ALIAS_RANK: dict[str, int] = {alias: rank for aliases in _ALIASES.values() for rank, alias in enumerate(aliases)}
-_NOT_SCALAR = (dict, list)
-_MAX_PLANS = 4096
-
-
-class _Plan:
-    """What to do with one layout of keys: records from one source share it, so it is worked out once."""
-
-    __slots__ = ("fields", "attrs", "simple", "scheme", "blankable", "names", "values", "attr_values")
-
-    def __init__(self, keys: tuple[str, ...]) -> None:
-        by_field: dict[str, list[str]] = {}
-        attrs = []
-        for key in keys:
-            f = _FIELD_OF.get(key)
-            if f is None:
-                if key != INGEST_TIME_KEY:
-                    attrs.append(key)
-            else:
-                by_field.setdefault(f, []).append(key)
-        # Aliases of one field in rank order: the first non-null one wins, the others stay attributes.
-        self.fields = [(f, tuple(sorted(aliases, key=_ALIAS_RANK.__getitem__))) for f, aliases in by_field.items()]
-        self.attrs = tuple(attrs)
-        # The common layout: one alias per field, a timestamp and a level, nothing to derive.
-        self.simple = (all(len(a) == 1 for _, a in self.fields) and "timestamp" in by_field and "level" in by_field
-                       and "attributes" not in attrs and ("stack" in by_field or not {"err", "error"} & set(keys)))
-        self.blankable = tuple(f for f in _BLANK_IS_NONE if f in by_field)
-        self.scheme = _SCHEME_OF_KEY.get(by_field["level"][0], LevelScheme.PINO) if "level" in by_field \
-            else LevelScheme.PINO
-        # itemgetter pulls every value in one C call; dict(zip(...)) builds the dict in C too.
-        self.names = tuple(f for f, _ in self.fields)
-        self.values = itemgetter(*[a[0] for _, a in self.fields]) if len(self.fields) > 1 else None
-        self.attr_values = itemgetter(*attrs) if len(attrs) > 1 else None
-
-
-_PLANS: dict[tuple[str, ...], _Plan] = {}
-
-
-def normalize(raw: dict[str, Any]) -> dict[str, Any]:
-    """Maps shipper/Fluent Bit/library keys onto LogRecord fields; unknown scalars become attributes."""
-    keys = tuple(raw)
-    plan = _PLANS.get(keys)
-    if plan is None:
-        plan = _Plan(keys)
-        if len(_PLANS) < _MAX_PLANS:  # bounded: a producer inventing keys per line gets no cache
-            _PLANS[keys] = plan
-    if not plan.simple:
-        return _normalize(raw, plan)
-    out = dict(zip(plan.names, plan.values(raw), strict=True))  # type: ignore[misc]
-    if out["timestamp"] is None or out["level"] is None:  # null: the general path has the fallbacks
-        return _normalize(raw, plan)
-    if plan.attrs:
-        attrs = dict(zip(plan.attrs, plan.attr_values(raw), strict=True)) if plan.attr_values \
-            else {plan.attrs[0]: raw[plan.attrs[0]]}
-        if dict in (types := set(map(type, attrs.values()))) or list in types:
-            attrs = {k: _scalar(v) for k, v in attrs.items()}
-        out["attributes"] = attrs
-    return prepare_fields(out, plan.scheme, plan.blankable)
-
-
-def _normalize(raw: dict[str, Any], plan: _Plan) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    attrs: dict[str, Any] = {}
-    for f, aliases in plan.fields:
-        for key in aliases:
-            value = raw[key]
-            if value is None:
-                continue
-            if f in out:
-                attrs[key] = _scalar(value)
-            else:
-                out[f] = value
-    for key in plan.attrs:
-        value = raw[key]
-        if key == "attributes" and isinstance(value, dict):
-            attrs = {**{k: _scalar(v) for k, v in value.items()}, **attrs}
-        else:
-            attrs[key] = _scalar(value)
-    if "stack" not in out:
-        err = raw.get("err") or raw.get("error")
-        if isinstance(err, dict) and isinstance(err.get("stack"), str):
-            # pino/winston serialise Error objects as {"type","message","stack"}
-            out["stack"] = err["stack"]
-            attrs.pop("err" if "err" in raw else "error", None)
-    if "timestamp" not in out and INGEST_TIME_KEY in raw:
-        out["timestamp"] = raw[INGEST_TIME_KEY]
-    if "level" not in out and "status" in raw:
-        out["level"] = _level_from_http_status(raw["status"])
-    if attrs:
-        out["attributes"] = attrs
-    d = prepare_fields(out, plan.scheme)
-    if "level" not in d and type(d.get("message")) is str:
-        d["level"] = _guess_level(d["message"], d.get("stack"))
-    return d
-
-
 # A line no configured format parsed arrives whole, without a level; it is kept, not dead-lettered.
 _SEVERITY_WORD = re.compile(r"\b(FATAL|CRITICAL|PANIC|ERROR|WARN(?:ING)?)\b")
 _GUESS_HEAD_CHARS = 160
 
 
-def _guess_level(message: str, stack: str | None) -> Level:
+def guess_level(message: str, stack: str | None) -> Level:
     """ERROR for a joined stack trace, the first upper-case severity word near the start, else INFO."""
     if stack:
         return Level.ERROR
@@ -417,16 +262,21 @@ def _guess_level(message: str, stack: str | None) -> Level:
     return _LEVEL_FAST[m.group(1)] if m else Level.INFO
 
 
+def normalize(raw: dict[str, Any]) -> dict[str, Any]:
+    """A shipper/Fluent Bit JSON object as a record row (cali.core.wire); raises ValidationError."""
+    from cali.core.wire import normalize as normalize_row
+
+    return normalize_row(raw)
+
+
 def from_wire(raw: dict[str, Any]) -> LogRecord:
     """A LogRecord from a shipper/Fluent Bit JSON object; raises pydantic.ValidationError."""
-    return LogRecord.model_validate(normalize(raw), context=PREPARED)
+    from cali.core.wire import from_wire as record_from_wire
+
+    return record_from_wire(raw)
 
 
-def _scalar(value: Any) -> Any:
-    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
-
-
-def _level_from_http_status(status: Any) -> Level:
+def level_from_http_status(status: Any) -> Level:
     # nginx access lines carry no level; the status class is the severity users expect.
     try:
         code = int(status)
@@ -449,5 +299,5 @@ def to_json_line(record: LogRecord | dict[str, Any]) -> bytes:
     return orjson.dumps(record if type(record) is dict else record.__dict__, option=orjson.OPT_UTC_Z)
 
 
-__all__ = ["LogRecord", "Level", "LevelScheme", "RecordRow", "ROWS", "from_wire", "normalize", "parse_level",
-           "parse_timestamp", "validation_reason", "INGEST_TIME_KEY"]
+__all__ = ["LogRecord", "Level", "LevelScheme", "from_wire", "guess_level", "level_from_http_status", "normalize",
+           "parse_level", "parse_timestamp", "validation_reason"]
