@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
+from functools import cache
 
 # A variable never starts inside a word ("u0" becomes "<id>", not "u<num>"): each pattern below
 # is written from the variable's first character and only applies after a character that is not
@@ -12,7 +14,6 @@ _BOUNDARY = r"[^\w.+-]"
 _R = r"(?![\w-])(?!\.\w)"  # a variable does not end inside a word either
 _HEX = "[0-9a-fA-F]"
 _NUM = r"[-+]?\d+(?:[.,]\d+)*"
-_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
 
 # Order matters: at each position the first pattern that matches wins, so the specific shapes
 # come before the catch-all `num` and `id`. The first group needs no digit; every pattern of the
@@ -20,12 +21,10 @@ _METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
 # before any of them runs (so a plain word costs one scan, not eleven).
 _WITHOUT_DIGIT: list[tuple[str, str]] = [
     ("email", r"[\w.+-]++@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _R),
-    # The scheme stays ("https://<url>"), as does the method of an HTTP request line ("GET <url>").
-    ("url", r"[a-zA-Z][a-zA-Z0-9+.-]{0,15}://[^\s\"'<>]+|/(?:"
-            + "|".join(f"(?<={m} /)" for m in _METHODS) + r")[^\s\"]*"),
-    # Quoted values are data; '...' only when the quote is not an apostrophe inside a word, and an
-    # HTTP request line in quotes keeps its method ("GET <url> HTTP/1.1").
-    ("quoted", r"\"(?!(?:" + "|".join(_METHODS) + r") )[^\"\n]{0,200}\"|'[^'\n]{0,200}'(?!\w)"),
+    # The scheme stays ("https://<url>").
+    ("url", r"[a-zA-Z][a-zA-Z0-9+.-]{0,15}://[^\s\"'<>]+"),
+    # Quoted values are data; '...' only when the quote is not an apostrophe inside a word.
+    ("quoted", r"\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'(?!\w)"),
     # A file path is data, not wording: an absolute path with at least two segments, or C:\...
     ("path", r"(?<![:/\\])(?:/[\w.@%+~-]+){2,}/?(?![\w/])|[A-Za-z]:\\[^\s\"'<>|]+"),
     # ctime and syslog: "Sat Jun 18 02:08:10 2005", "Jun 18 02:08:10"
@@ -77,31 +76,45 @@ def _alternatives(group: list[tuple[str, str]], seen: set[str]) -> str:
     return "|".join(parts)
 
 
-# One alternation, and it starts by consuming the boundary character: the regex engine then hops
-# between boundaries in C instead of trying every pattern at every character.
-_SEEN: set[str] = set()
-_FIRST = _alternatives(_WITHOUT_DIGIT, _SEEN)
-_SECOND = _alternatives(_WITH_DIGIT, _SEEN)
-_COMBINED = re.compile(f"({_BOUNDARY})(?:{_FIRST}|{_DIGIT_AHEAD}(?:{_SECOND}))")
 _PLACEHOLDER = {name: f"<{name}>" for name, _ in _TABLE} | {"datetime_2": "<datetime>"}
+# Every pattern needs one of these characters or words, so plain sentences skip the big regex.
 _MAYBE_VARIABLE = re.compile(r"[\d\"'/\\@.]|true|false", re.IGNORECASE)
+
+
+@cache
+def masker(disabled: frozenset[str] = frozenset()) -> Callable[[str], str]:
+    """`mask` without the patterns named in `disabled` (for ablations); compiled once per set."""
+    seen: set[str] = set()
+    first = _alternatives([(n, rx) for n, rx in _WITHOUT_DIGIT if n not in disabled], seen)
+    second = _alternatives([(n, rx) for n, rx in _WITH_DIGIT if n not in disabled], seen)
+    # One alternation, and it starts by consuming the boundary character: the regex engine then
+    # hops between boundaries in C instead of trying every pattern at every character.
+    combined = re.compile(f"({_BOUNDARY})(?:{first or '(?!)'}|{_DIGIT_AHEAD}(?:{second or '(?!)'}))")
+    sub = combined.sub
+    maybe = _MAYBE_VARIABLE.search
+
+    def mask_with(text: str) -> str:
+        # The leading space is the boundary for a variable at the very start of the message.
+        return sub(_replace, " " + text)[1:] if maybe(text) else text
+
+    mask_with.sub = sub  # type: ignore[attr-defined]
+    return mask_with
 
 
 def mask(text: str, counts: Counter[str] | None = None) -> str:
     """Replace every variable in `text` by `<name>`; count hits per pattern name into `counts`."""
-    # Every pattern needs one of these characters or words, so plain sentences skip the big regex.
+    full = masker()
+    if counts is None:
+        return full(text)
     if not _MAYBE_VARIABLE.search(text):
         return text
-    # The leading space is the boundary for a variable at the very start of the message.
-    if counts is None:
-        return _COMBINED.sub(_replace, " " + text)[1:]
 
     def counting(m: re.Match[str]) -> str:
         text = _replace(m)
         counts[text[text.index("<") + 1 : -1]] += 1
         return text
 
-    return _COMBINED.sub(counting, " " + text)[1:]
+    return full.sub(counting, " " + text)[1:]  # type: ignore[attr-defined]
 
 
 def _replace(m: re.Match[str]) -> str:
