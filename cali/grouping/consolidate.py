@@ -40,28 +40,27 @@ def _split_position(rows: Sequence[Sequence[str]], node: list[int], min_diversit
     """The position to split `node` by, or None when its rows are one event."""
     constant: tuple[int, int] | None = None  # (distinct values, position) of the best split
     fallback: tuple[int, int] | None = None
-    wordy = kept = 0
+    shown = kept = 0  # positions that show wording or a value, and those the template keeps
     for p in range(len(rows[node[0]])):
         values = sorted({rows[i][p] for i in node})
-        if len(values) == 1:
-            if has_wording(values[0]):
-                wordy += 1
-                kept += 1
-            continue
-        key = (len(values), p)
         if not any(has_wording(v) or has_placeholder(v) for v in values):
-            constant = min(constant or key, key)  # punctuation differs: another shape
+            if len(values) > 1:
+                constant = min(constant or (len(values), p), (len(values), p))  # another shape
+            continue
+        shown += 1
+        if len(values) == 1:
+            kept += 1
             continue
         template, parts = generalize_unit(values)
-        wordy += any(has_wording(v) for v in values)
         kept += has_wording(template)
+        key = (len(values), p)
         if any(has_placeholder(part) for part in parts) or len(set(parts)) >= min_diversity:
             fallback = min(fallback or key, key)
         else:
             constant = min(constant or key, key)
     if constant is not None:
         return constant[1]
-    if wordy and kept < min_constant * wordy:
+    if kept < min_constant * shown:
         return fallback[1] if fallback is not None else None
     return None
 

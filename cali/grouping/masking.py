@@ -23,15 +23,10 @@ _WITHOUT_DIGIT: list[tuple[str, str]] = [
     ("email", r"[\w.+-]++@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _R),
     # The scheme stays ("https://<url>").
     ("url", r"[a-zA-Z][a-zA-Z0-9+.-]{0,15}://[^\s\"'<>]+"),
-    # Quoted values are data; '...' only when the quote is not an apostrophe inside a word.
-    ("quoted", r"\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'(?!\w)"),
-    # A file path is data, not wording: an absolute path with at least two segments, or C:\...
-    ("path", r"(?<![:/\\])(?:/[\w.@%+~-]+){2,}/?(?![\w/])|[A-Za-z]:\\[^\s\"'<>|]+"),
     # ctime and syslog: "Sat Jun 18 02:08:10 2005", "Jun 18 02:08:10"
     ("datetime", r"[A-Z][a-z]{2,8},?\s+(?:[A-Z][a-z]{2,8}\s+)?\d\d?,?\s+(?:\d{4}\s+)?"
                  r"\d\d?:\d\d(?::\d\d(?:[.,]\d+)?)?(?:\s+\d{4}(?!\w))?" + _R),
-    ("host", r"(?:[A-Za-z0-9-]++\.)+(?:com|net|org|edu|gov|mil|info|biz|io|local|localdomain|internal|lan"
-             r"|(?:com|net|org|edu|gov|ac|co)\.[a-z]{2})" + _R),
+    # A boolean literal is a value, never the name of an event.
     ("bool", r"(?:true|false|True|False|TRUE|FALSE)(?![\w-])"),
 ]
 _DIGIT_AHEAD = r"(?=(?:[^\W\d]|[.:+-])*+\d)"
@@ -78,7 +73,7 @@ def _alternatives(group: list[tuple[str, str]], seen: set[str]) -> str:
 
 _PLACEHOLDER = {name: f"<{name}>" for name, _ in _TABLE} | {"datetime_2": "<datetime>"}
 # Every pattern needs one of these characters or words, so plain sentences skip the big regex.
-_MAYBE_VARIABLE = re.compile(r"[\d\"'/\\@.]|true|false", re.IGNORECASE)
+_MAYBE_VARIABLE = re.compile(r"[\d@]|://|true|false", re.IGNORECASE)
 
 
 @cache
