@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
-from cali.grouping.tokens import generalize_unit, has_placeholder, has_wording
+from cali.grouping.tokens import generalize_unit, has_placeholder, has_wording, unit_frame
 
 
 def partition(rows: Sequence[Sequence[str]], min_diversity: int, min_constant: float) -> list[list[int]]:
@@ -17,6 +18,17 @@ def partition(rows: Sequence[Sequence[str]], min_diversity: int, min_constant: f
     positions that have any, else it is split by its least diverse position: "<*> <num>" says
     nothing.
     """
+    if not rows:
+        return []
+    columns = list(zip(*rows, strict=True))
+    # Positions where every row agrees weigh the same in every node: count them once.
+    varying, shown = [], 0
+    for p, column in enumerate(columns):
+        values = set(column)
+        if len(values) > 1:
+            varying.append(p)
+        elif _shows(column[0]):
+            shown += 1
     clusters: list[list[int]] = []
     todo = [list(range(len(rows)))]
     while todo:
@@ -24,44 +36,63 @@ def partition(rows: Sequence[Sequence[str]], min_diversity: int, min_constant: f
         if len(node) == 1:
             clusters.append(node)
             continue
-        split = _split_position(rows, node, min_diversity, min_constant)
+        split = _split_position(columns, node, varying, shown, min_diversity, min_constant)
         if split is None:
             clusters.append(node)
             continue
         parts: dict[str, list[int]] = {}
+        column = columns[split]
         for i in node:
-            parts.setdefault(rows[i][split], []).append(i)
+            parts.setdefault(column[i], []).append(i)
         todo.extend(parts.values())
     return clusters
 
 
-def _split_position(rows: Sequence[Sequence[str]], node: list[int], min_diversity: int,
-                    min_constant: float) -> int | None:
-    """The position to split `node` by, or None when its rows are one event."""
+@lru_cache(maxsize=1 << 16)
+def _shows(token: str) -> bool:
+    """Whether a unit shows wording or a value, rather than punctuation alone."""
+    return has_wording(token) or has_placeholder(token)
+
+
+def _split_position(columns: list[tuple[str, ...]], node: list[int], varying: list[int], shown: int,
+                    min_diversity: int, min_constant: float) -> int | None:
+    """The position to split `node` by, or None when its rows are one event. `shown` counts the
+    positions outside `varying` that show wording or a value (all kept)."""
+    kept = shown
+    whole = len(node) == len(columns[0])
     constant: tuple[int, int] | None = None  # (distinct values, position) of the best split
-    fallback: tuple[int, int] | None = None
-    shown = kept = 0  # positions that show wording or a value, and those the template keeps
-    for p in range(len(rows[node[0]])):
-        values = sorted({rows[i][p] for i in node})
-        if not any(has_wording(v) or has_placeholder(v) for v in values):
+    diverse: list[tuple[int, list[str]]] = []  # variable positions and their values
+    for p in varying:
+        column = columns[p]
+        values = list(set(column) if whole else {column[i] for i in node})
+        if not any(_shows(v) for v in values):
             if len(values) > 1:
                 constant = min(constant or (len(values), p), (len(values), p))  # another shape
+                if len(values) == 2:
+                    break  # no split can have fewer values, nor an earlier position
             continue
         shown += 1
         if len(values) == 1:
             kept += 1
-            continue
-        template, parts = generalize_unit(values)
-        kept += has_wording(template)
-        key = (len(values), p)
-        if any(has_placeholder(part) for part in parts) or len(set(parts)) >= min_diversity:
-            fallback = min(fallback or key, key)
+        elif len(values) >= min_diversity:
+            diverse.append((p, values))
         else:
-            constant = min(constant or key, key)
+            pre, suf = unit_frame(values)
+            if any(has_placeholder(v[pre : len(v) - suf]) for v in values):
+                diverse.append((p, values))
+            else:
+                constant = min(constant or (len(values), p), (len(values), p))
+                if len(values) == 2:
+                    break
     if constant is not None:
         return constant[1]
-    if kept < min_constant * shown:
-        return fallback[1] if fallback is not None else None
+    # Every difference is a variable: the rows are one event if enough wording stays.
+    for _, values in diverse:
+        pre, suf = unit_frame(values)
+        first = values[0]
+        kept += has_wording(first[:pre] + first[len(first) - suf :])
+    if kept < min_constant * shown and diverse:
+        return min((len(values), p) for p, values in diverse)[1]
     return None
 
 
@@ -71,5 +102,5 @@ def generalize(rows: Sequence[Sequence[str]]) -> list[str]:
     for p, token in enumerate(out):
         values = sorted({r[p] for r in rows})
         if len(values) > 1:
-            out[p] = generalize_unit(values)[0]
+            out[p] = generalize_unit(values)
     return out

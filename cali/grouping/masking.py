@@ -74,26 +74,45 @@ def _alternatives(group: list[tuple[str, str]], seen: set[str]) -> str:
 _PLACEHOLDER = {name: f"<{name}>" for name, _ in _TABLE} | {"datetime_2": "<datetime>"}
 # Every pattern needs one of these characters or words, so plain sentences skip the big regex.
 _MAYBE_VARIABLE = re.compile(r"[\d@]|://|true|false", re.IGNORECASE)
+# Patterns that cannot match without a marker are left out of the regex for a text that lacks
+# it: trying them at every word boundary would cost as much as all the others together.
+_MARKERS = {"email": "@", "url": "://", "bool": ""}
+
+
+class _Masker:
+    def __init__(self, disabled: frozenset[str]) -> None:
+        self.disabled = disabled
+        self.compiled: dict[tuple[bool, ...], re.Pattern[str]] = {}
+
+    def pattern(self, text: str) -> re.Pattern[str]:
+        lower = text.lower()
+        present = ("@" in text, "://" in text, "true" in lower or "false" in lower)
+        rx = self.compiled.get(present)
+        if rx is None:
+            absent = {name for name, here in zip(_MARKERS, present, strict=True) if not here}
+            rx = self.compiled[present] = self._compile(self.disabled | absent)
+        return rx
+
+    @staticmethod
+    def _compile(disabled: frozenset[str] | set[str]) -> re.Pattern[str]:
+        seen: set[str] = set()
+        first = _alternatives([(n, rx) for n, rx in _WITHOUT_DIGIT if n not in disabled], seen)
+        second = _alternatives([(n, rx) for n, rx in _WITH_DIGIT if n not in disabled], seen)
+        # One alternation, and it starts by consuming the boundary character: the regex engine
+        # then hops between boundaries in C instead of trying every pattern at every character.
+        return re.compile(f"({_BOUNDARY})(?:{first or '(?!)'}|{_DIGIT_AHEAD}(?:{second or '(?!)'}))")
+
+    def __call__(self, text: str) -> str:
+        if not _MAYBE_VARIABLE.search(text):
+            return text
+        # The leading space is the boundary for a variable at the very start of the message.
+        return self.pattern(text).sub(_replace, " " + text)[1:]
 
 
 @cache
 def masker(disabled: frozenset[str] = frozenset()) -> Callable[[str], str]:
-    """`mask` without the patterns named in `disabled` (for ablations); compiled once per set."""
-    seen: set[str] = set()
-    first = _alternatives([(n, rx) for n, rx in _WITHOUT_DIGIT if n not in disabled], seen)
-    second = _alternatives([(n, rx) for n, rx in _WITH_DIGIT if n not in disabled], seen)
-    # One alternation, and it starts by consuming the boundary character: the regex engine then
-    # hops between boundaries in C instead of trying every pattern at every character.
-    combined = re.compile(f"({_BOUNDARY})(?:{first or '(?!)'}|{_DIGIT_AHEAD}(?:{second or '(?!)'}))")
-    sub = combined.sub
-    maybe = _MAYBE_VARIABLE.search
-
-    def mask_with(text: str) -> str:
-        # The leading space is the boundary for a variable at the very start of the message.
-        return sub(_replace, " " + text)[1:] if maybe(text) else text
-
-    mask_with.sub = sub  # type: ignore[attr-defined]
-    return mask_with
+    """`mask` without the patterns named in `disabled` (for ablations), compiled once per set."""
+    return _Masker(disabled)
 
 
 def mask(text: str, counts: Counter[str] | None = None) -> str:
@@ -109,7 +128,7 @@ def mask(text: str, counts: Counter[str] | None = None) -> str:
         counts[text[text.index("<") + 1 : -1]] += 1
         return text
 
-    return full.sub(counting, " " + text)[1:]  # type: ignore[attr-defined]
+    return full.pattern(text).sub(counting, " " + text)[1:]  # type: ignore[attr-defined]
 
 
 def _replace(m: re.Match[str]) -> str:

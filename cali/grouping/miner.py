@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from cali.grouping.consolidate import generalize, partition
 from cali.grouping.masking import masker
-from cali.grouping.tokens import digit_blind, tokenize, unit_matches
+from cali.grouping.tokens import WILDCARD, digit_blind, tokenize, unit_matches
 
 STATE_VERSION = 2
 
@@ -38,19 +38,28 @@ class MinerConfig:
 
 
 class _Group:
-    __slots__ = ("gid", "tokens", "seen", "match", "aliases", "into")
+    __slots__ = ("gid", "tokens", "stars", "seen", "match", "aliases", "into", "gone")
 
     def __init__(self, gid: str, tokens: list[str]) -> None:
         self.gid = gid
-        self.tokens = tokens
         self.seen = 0
-        self.match = Match(gid, " ".join(tokens))
         self.aliases: list[str] = []
         self.into: _Group | None = None  # set when merged into another group
+        self.gone = False  # set when forgotten
+        self.retemplate(tokens)
 
     def retemplate(self, tokens: list[str]) -> None:
         self.tokens = tokens
+        self.stars = [p for p, t in enumerate(tokens) if WILDCARD in t]  # units with a wildcard
         self.match = Match(self.gid, " ".join(tokens))
+
+    def matching(self, tokens: list[str], need: float) -> int:
+        """How many of `tokens` this template's units match; 0 when fewer than `need`."""
+        mine = self.tokens
+        equal = sum(map(str.__eq__, mine, tokens))  # the common case, compared in C
+        if equal + len(self.stars) < need:
+            return 0
+        return equal + sum(mine[p] != tokens[p] and unit_matches(mine[p], tokens[p]) for p in self.stars)
 
 
 class _Bucket:
@@ -74,6 +83,7 @@ class TemplateMiner:
         self.config = config or MinerConfig()
         self._mask: Callable[[str], str] = masker(frozenset(self.config.disabled))
         self._digit_cache = self.config.enabled("id") and self.config.enabled("num")
+        self._max_chars = self.config.max_chars
         self._groups: dict[str, _Group] = {}
         self._buckets: dict[int, _Bucket] = {}
         self._alias: dict[str, str] = {}
@@ -88,17 +98,19 @@ class TemplateMiner:
     def add(self, message: str) -> Match:
         """Assign `message` to a group (new or existing) and return its canonical id and template."""
         self._clock += 1
-        message = message[: self.config.max_chars]
+        if len(message) > self._max_chars:
+            message = message[: self._max_chars]
         key = digit_blind(message) if self._digit_cache else message
-        group = self._cached(key)
-        if group is None:
-            masked = self._mask(message)
-            group = self._cached(masked)
+        group = self._cache.get(key)
+        if group is None or group.into is not None or group.gone:
+            group = self._cached(key)
             if group is None:
-                tokens = tokenize(masked)
-                group = self._find(tokens) or self._create(tokens)
-                self._remember(masked, group)
-            self._remember(key, group)
+                masked = self._mask(message)
+                group = self._cached(masked)
+                if group is None:
+                    group = self._place(tokenize(masked))
+                    self._remember(masked, group)
+                self._remember(key, group)
         group.seen = self._clock
         return group.match
 
@@ -124,7 +136,7 @@ class TemplateMiner:
         group = self._cache.get(key)
         while group is not None and group.into is not None:
             group = group.into
-        if group is not None and self._groups.get(group.gid) is not group:
+        if group is not None and group.gone:
             return None  # forgotten
         return group
 
@@ -134,38 +146,43 @@ class TemplateMiner:
         if len(cache) > self.config.cache_size:
             del cache[next(iter(cache))]
 
-    def _find(self, tokens: list[str]) -> _Group | None:
-        # A template matches when every word is equal or a wildcard; the most specific one wins.
-        bucket = self._buckets.get(len(tokens))
-        if bucket is None:
-            return None
-        best, best_exact = None, -1
+    def _place(self, tokens: list[str]) -> _Group:
+        # A template matches when each unit is equal or matched by a wildcard; the most specific
+        # one wins. Otherwise the message starts a group, and the groups that share enough of
+        # its units are the only ones it can join at the next consolidation.
+        bucket = self._buckets.setdefault(len(tokens), _Bucket())
+        need = len(tokens) / 2
+        best, best_exact, near = None, -1, []
         for group in bucket.groups:
-            exact = 0
-            for a, b in zip(group.tokens, tokens, strict=True):
-                if a == b:
-                    exact += 1
-                elif not unit_matches(a, b):
-                    break
-            else:
+            matched = group.matching(tokens, need)
+            if matched == len(tokens):
+                exact = len(tokens) - len(group.stars)
                 if exact > best_exact:
                     best, best_exact = group, exact
-        return best
+            elif matched and matched >= need:
+                near.append(group)
+        if best is not None:
+            return best
+        return self._create(tokens, bucket, near)
 
-    def _create(self, tokens: list[str]) -> _Group:
+    def _create(self, tokens: list[str], bucket: _Bucket, near: list[_Group]) -> _Group:
         gid = f"g{self._next}"
         self._next += 1
         group = _Group(gid, tokens)
         self._groups[gid] = group
-        bucket = self._buckets.setdefault(len(tokens), _Bucket())
         bucket.groups.append(group)
         bucket.fresh += 1
         if len(self._groups) > self.config.max_groups:
             self._evict()
-        # Consolidating a bucket costs its size, so a large bucket waits for more newcomers:
-        # amortised, each new group pays for a constant share of the work.
-        if self.config.enabled("consolidate") and bucket.fresh * 8 >= len(bucket.groups):
-            self._consolidate(bucket)
+        if near and self.config.enabled("consolidate") and group.gid in self._groups:
+            # The newcomer is weighed against the groups it could join (with none, nothing can
+            # merge yet); the whole bucket is consolidated each time it has doubled, which
+            # costs its size, so each newcomer pays a constant share.
+            if bucket.fresh >= max(8, len(bucket.groups) // 2):
+                self._consolidate(bucket)
+            else:
+                self._merge_clusters([*near, group])
+                bucket.groups = [g for g in bucket.groups if g.into is None]
         while group.into is not None:
             group = group.into
         return group
@@ -181,15 +198,15 @@ class TemplateMiner:
 
     def _consolidate(self, bucket: _Bucket) -> None:
         bucket.fresh = 0
-        groups = bucket.groups
-        if len(groups) < 2:
-            return
-        rows = [g.tokens for g in groups]
-        clusters = partition(rows, self.config.min_diversity, self.config.min_constant)
+        if len(bucket.groups) > 1:
+            self._merge_clusters(bucket.groups)
+            bucket.groups = [g for g in bucket.groups if g.into is None]
+
+    def _merge_clusters(self, groups: list[_Group]) -> None:
+        clusters = partition([g.tokens for g in groups], self.config.min_diversity, self.config.min_constant)
         for cluster in clusters:
             if len(cluster) > 1:
                 self._merge([groups[i] for i in cluster])
-        bucket.groups = [g for g in groups if g.into is None and g.gid in self._groups]
 
     def _merge(self, members: list[_Group]) -> None:
         # The oldest id stays: it is the one most likely to have been alerted already.
@@ -216,6 +233,7 @@ class TemplateMiner:
         by_age = sorted(self._groups.values(), key=_age)
         gone = by_age[: max(1, len(by_age) // 10)]
         for group in gone:
+            group.gone = True
             del self._groups[group.gid]
             for gid in group.aliases:
                 self._alias.pop(gid, None)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 WILDCARD = "<*>"
 
 # A masked value (`<ip>`) or a learned wildcard (`<*>`).
 _PLACEHOLDER = re.compile(r"<(?:[a-z_]+|\*)>")
-# Wording: a letter that is not inside a placeholder.
-_LETTER = re.compile(r"<(?:[a-z_]+|\*)>|([^\W\d_])")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def tokenize(masked: str) -> list[str]:
@@ -25,9 +25,12 @@ def has_placeholder(token: str) -> bool:
     return "<" in token and _PLACEHOLDER.search(token) is not None
 
 
+@lru_cache(maxsize=1 << 16)
 def has_wording(token: str) -> bool:
     """Whether `token` holds a letter outside its placeholders (`uid=<num>` does, `<ip>:<num>` not)."""
-    return any(m.group(1) for m in _LETTER.finditer(token))
+    if "<" in token:
+        token = _PLACEHOLDER.sub("", token)
+    return _LETTER.search(token) is not None
 
 
 def unit_matches(template: str, token: str) -> bool:
@@ -45,30 +48,34 @@ def _word_char(c: str) -> bool:
     return c.isalnum() or c in "_<>*"
 
 
-def generalize_unit(values: list[str]) -> tuple[str, list[str]]:
-    """The unit `prefix<*>suffix` for differing `values`, and the part of each value the wildcard
-    stands for. The prefix and suffix never cut a word or a placeholder in two."""
+def _common(a: str, b: str, limit: int) -> int:
+    n = 0
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def unit_frame(values: list[str]) -> tuple[int, int]:
+    """How many characters all `values` share at their start and at their end, never cutting a
+    word or a placeholder in two (the common prefix of a set is that of its min and max)."""
+    shortest = min(len(v) for v in values)
+    pre = _common(min(values), max(values), shortest)
     first = values[0]
-    pre = len(first)
-    for v in values[1:]:
-        n = 0
-        while n < pre and n < len(v) and v[n] == first[n]:
-            n += 1
-        pre = n
     while pre and _word_char(first[pre - 1]) and any(pre < len(v) and _word_char(v[pre]) for v in values):
         pre -= 1
-    suf = min(len(v) for v in values) - pre
-    for v in values[1:]:
-        n = 0
-        while n < suf and v[-1 - n] == first[-1 - n]:
-            n += 1
-        suf = n
+    backwards = [v[::-1] for v in values]
+    suf = _common(min(backwards), max(backwards), shortest - pre)
     while suf and _word_char(first[-suf]) and any(len(v) - suf - 1 >= pre and _word_char(v[-suf - 1])
                                                  for v in values):
         suf -= 1
-    end = len(first) - suf
-    template = first[:pre] + WILDCARD + first[end:]
-    return template, [v[pre : len(v) - suf] for v in values]
+    return pre, suf
+
+
+def generalize_unit(values: list[str]) -> str:
+    """The unit `prefix<*>suffix` that stands for all of the differing `values`."""
+    pre, suf = unit_frame(values)
+    first = values[0]
+    return first[:pre] + WILDCARD + first[len(first) - suf :]
 
 
 # Digits are data (see masking), so messages that differ only in their digits are one event: the
