@@ -28,7 +28,8 @@ SYSTEMS = ["HDFS", "Hadoop", "Spark", "Zookeeper", "HealthApp", "OpenSSH", "Andr
 # The heuristics: each must help two systems of a fold, or that fold goes without it.
 HEURISTICS = ["consolidate", "id"]
 # Masks of unambiguous values, kept whatever the 8 systems say (ablated for information only).
-UNAMBIGUOUS = ["email", "url", "datetime", "bool", "uuid", "mac", "ip", "ipv6", "time", "hex", "duration", "size", "num"]
+UNAMBIGUOUS = ["email", "url", "datetime", "bool", "uuid", "mac", "ip", "ipv6", "time", "hex", "duration",
+               "size", "num"]
 # The constants, each chosen on the systems of a fold from these values.
 GRID = {"min_diversity": [2, 3, 4, 5, 6], "min_constant": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]}
 HELPS = 0.001  # a GA change below this is noise from one line or two
@@ -68,8 +69,7 @@ class Run:
 def mine_cali(messages: Iterable[str], config: MinerConfig | None = None) -> Run:
     miner = TemplateMiner(config)
     online = [miner.add(m).group_id for m in messages]
-    import os
-    if not os.environ.get("NOFINAL"): miner.consolidate()  # what `cali fingerprint` does at the end of its input
+    miner.consolidate()  # what `cali fingerprint` does at the end of its input
     groups = [miner.resolve(g) for g in online]
     final = {m.group_id: _NAMED.sub("<*>", m.template) for m in miner.groups()}
     return Run(groups, [final.get(g, "") for g in groups], online)

@@ -99,7 +99,7 @@ def _split_position(columns: list[tuple[str, ...]], node: list[int], varying: li
 def generalize(rows: Sequence[Sequence[str]]) -> list[str]:
     """One template for rows of one event: each position where they differ gets a wildcard."""
     out = list(rows[0])
-    for p, token in enumerate(out):
+    for p in range(len(out)):
         values = sorted({r[p] for r in rows})
         if len(values) > 1:
             out[p] = generalize_unit(values)

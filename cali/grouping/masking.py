@@ -48,16 +48,8 @@ _WITH_DIGIT: list[tuple[str, str]] = [
 ]
 _TABLE = _WITHOUT_DIGIT + _WITH_DIGIT
 
-def _standalone() -> list[tuple[str, re.Pattern[str]]]:
-    # One regex per name, in table order: the public view of the table (datetime has two shapes).
-    shapes: dict[str, list[str]] = {}
-    for group, ahead in ((_WITHOUT_DIGIT, ""), (_WITH_DIGIT, _DIGIT_AHEAD)):
-        for name, rx in group:
-            shapes.setdefault(name, []).append(f"{ahead}(?:{rx})")
-    return [(name, re.compile(r"(?<![\w.+-])(?:" + "|".join(rxs) + ")")) for name, rxs in shapes.items()]
-
-
-MASKS: list[tuple[str, re.Pattern[str]]] = _standalone()
+# The placeholder names, in table order.
+NAMES: list[str] = list(dict.fromkeys(name for name, _ in _TABLE))
 
 
 def _alternatives(group: list[tuple[str, str]], seen: set[str]) -> str:
@@ -76,7 +68,7 @@ _PLACEHOLDER = {name: f"<{name}>" for name, _ in _TABLE} | {"datetime_2": "<date
 _MAYBE_VARIABLE = re.compile(r"[\d@]|://|true|false", re.IGNORECASE)
 # Patterns that cannot match without a marker are left out of the regex for a text that lacks
 # it: trying them at every word boundary would cost as much as all the others together.
-_MARKERS = {"email": "@", "url": "://", "bool": ""}
+_MARKED = ("email", "url", "bool")
 
 
 class _Masker:
@@ -89,7 +81,7 @@ class _Masker:
         present = ("@" in text, "://" in text, "true" in lower or "false" in lower)
         rx = self.compiled.get(present)
         if rx is None:
-            absent = {name for name, here in zip(_MARKERS, present, strict=True) if not here}
+            absent = {name for name, here in zip(_MARKED, present, strict=True) if not here}
             rx = self.compiled[present] = self._compile(self.disabled | absent)
         return rx
 
