@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -14,6 +15,7 @@ from cali.grouping.masking import masker
 from cali.grouping.tokens import WILDCARD, digit_blind, tokenize, unit_matches
 
 STATE_VERSION = 2
+_DIGIT_WORDS = re.compile(r"[\w.-]*\d[\w.-]*")
 
 
 class Match(NamedTuple):
@@ -105,11 +107,17 @@ class TemplateMiner:
         if group is None or group.into is not None or group.gone:
             group = self._cached(key)
             if group is None:
-                masked = self._mask(message)
-                group = self._cached(masked)
+                # Words holding a digit are values whatever their letters (de9231d, 9f4ef63):
+                # one more key, cheaper than the masks, for those the digit-blind key misses.
+                words = _DIGIT_WORDS.sub("1", message) if self._digit_cache else message
+                group = self._cached(words)
                 if group is None:
-                    group = self._place(tokenize(masked))
-                    self._remember(masked, group)
+                    masked = self._mask(message)
+                    group = self._cached(masked)
+                    if group is None:
+                        group = self._place(tokenize(masked))
+                        self._remember(masked, group)
+                    self._remember(words, group)
                 self._remember(key, group)
         group.seen = self._clock
         return group.match
@@ -169,12 +177,14 @@ class TemplateMiner:
         gid = f"g{self._next}"
         self._next += 1
         group = _Group(gid, tokens)
+        group.seen = self._clock
         self._groups[gid] = group
         bucket.groups.append(group)
         bucket.fresh += 1
         if len(self._groups) > self.config.max_groups:
             self._evict()
-        if near and self.config.enabled("consolidate") and group.gid in self._groups:
+            near = [g for g in near if not g.gone]
+        if near and self.config.enabled("consolidate"):
             # The newcomer is weighed against the groups it could join (with none, nothing can
             # merge yet); the whole bucket is consolidated each time it has doubled, which
             # costs its size, so each newcomer pays a constant share.

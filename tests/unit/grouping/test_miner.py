@@ -222,3 +222,13 @@ def test_long_messages_are_cut() -> None:
     a = miner.add("x" * 10 + " tail one " + "y" * 100)
     b = miner.add("x" * 10 + " tail one " + "z" * 100)
     assert a.group_id == b.group_id
+
+
+def test_forgetting_groups_while_consolidating() -> None:
+    # Newcomers near groups that are being forgotten: nothing breaks, bounds hold, ids stay new.
+    miner = TemplateMiner(MinerConfig(max_groups=5))
+    given = []
+    for i in range(200):
+        given.append(miner.add(f"job {_word(i)} of user {_word(i * 7)} on host {_word(i % 3)} ended").group_id)
+    assert len(miner) <= 5
+    assert len(set(given)) < 200  # the users and jobs were learned as values along the way
