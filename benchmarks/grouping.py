@@ -33,7 +33,7 @@ HEURISTICS = ["consolidate", "id"]
 UNAMBIGUOUS = ["email", "url", "datetime", "bool", "uuid", "mac", "ip", "ipv6", "time", "hex", "duration",
                "size", "num"]
 # The constants, each chosen on the systems of a fold from these values.
-GRID = {"min_diversity": [2, 3, 4, 5], "min_constant": [0.4, 0.5, 0.6, 0.7, 0.8, 0.9]}
+GRID = {"min_diversity": [2, 3, 4, 5], "min_constant": [0.4, 0.5, 0.6, 0.7, 0.8]}
 HELPS = 0.001  # a GA change below this is noise from one line or two
 
 
@@ -129,9 +129,12 @@ class Folds:
         """The grid's constants with the best mean GA over `systems`, each as it is and with a
         variable first word (many formats start with a host or program name, none of the 8 does).
         Means closer than HELPS are a tie (two lines per system), won by the best worst GA: one
-        setting must not let any system fall apart."""
+        setting must not let any system fall apart; then by the setting that merges least."""
+        # Strictest first, so that of equal candidates the one that merges least wins: a merge
+        # is never undone.
         candidates = [replace(base, min_diversity=k, min_constant=c)
-                      for k in GRID["min_diversity"] for c in GRID["min_constant"]]
+                      for k in sorted(GRID["min_diversity"], reverse=True)
+                      for c in sorted(GRID["min_constant"], reverse=True)]
         scores = {cfg: [self.ga(cfg, s, host_first) for s in systems for host_first in (False, True)]
                   for cfg in candidates}
         means = {cfg: sum(v) / len(v) for cfg, v in scores.items()}

@@ -14,21 +14,20 @@ def partition(rows: Sequence[Sequence[str]], min_diversity: int, min_constant: f
     A position where the rows differ holds a variable when the differing parts of its values
     include a placeholder (a masked or learned variable) or take at least `min_diversity`
     distinct forms; otherwise its few values name different events and the rows are split by
-    it, fewest values first. A cluster must also keep wording in at least `min_constant` of the
-    positions that have any, else it is split by its least diverse position: "<*> <num>" says
-    nothing.
+    it, fewest values first. A cluster must also keep its wording in at least `min_constant` of
+    the positions that have any, else it is split by its least diverse variable position:
+    "<*> <num>" says nothing.
     """
     if not rows:
         return []
     columns = list(zip(*rows, strict=True))
     # Positions where every row agrees weigh the same in every node: count them once.
-    varying, shown = [], 0
+    varying, wordy = [], 0
     for p, column in enumerate(columns):
-        values = set(column)
-        if len(values) > 1:
+        if len(set(column)) > 1:
             varying.append(p)
-        elif _shows(column[0]):
-            shown += 1
+        elif has_wording(column[0]):
+            wordy += 1
     clusters: list[list[int]] = []
     todo = [list(range(len(rows)))]
     while todo:
@@ -36,7 +35,7 @@ def partition(rows: Sequence[Sequence[str]], min_diversity: int, min_constant: f
         if len(node) == 1:
             clusters.append(node)
             continue
-        split = _split_position(columns, node, varying, shown, min_diversity, min_constant)
+        split = _split_position(columns, node, varying, wordy, min_diversity, min_constant)
         if split is None:
             clusters.append(node)
             continue
@@ -54,11 +53,11 @@ def _shows(token: str) -> bool:
     return has_wording(token) or has_placeholder(token)
 
 
-def _split_position(columns: list[tuple[str, ...]], node: list[int], varying: list[int], shown: int,
+def _split_position(columns: list[tuple[str, ...]], node: list[int], varying: list[int], wordy: int,
                     min_diversity: int, min_constant: float) -> int | None:
-    """The position to split `node` by, or None when its rows are one event. `shown` counts the
-    positions outside `varying` that show wording or a value (all kept)."""
-    kept = shown
+    """The position to split `node` by, or None when its rows are one event. `wordy` counts the
+    positions outside `varying` that hold wording (all of it kept)."""
+    kept = wordy
     whole = len(node) == len(columns[0])
     constant: tuple[int, int] | None = None  # (distinct values, position) of the best split
     diverse: list[tuple[int, list[str]]] = []  # variable positions and their values
@@ -71,9 +70,10 @@ def _split_position(columns: list[tuple[str, ...]], node: list[int], varying: li
                 if len(values) == 2:
                     break  # no split can have fewer values, nor an earlier position
             continue
-        shown += 1
+        wording = any(has_wording(v) for v in values)
+        wordy += wording
         if len(values) == 1:
-            kept += 1
+            kept += wording
         elif len(values) >= min_diversity:
             diverse.append((p, values))
         else:
@@ -91,7 +91,7 @@ def _split_position(columns: list[tuple[str, ...]], node: list[int], varying: li
         pre, suf = unit_frame(values)
         first = values[0]
         kept += has_wording(first[:pre] + first[len(first) - suf :])
-    if kept < min_constant * shown and diverse:
+    if kept < min_constant * wordy and diverse:
         return min((len(values), p) for p, values in diverse)[1]
     return None
 

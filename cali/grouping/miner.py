@@ -28,7 +28,7 @@ class MinerConfig:
     """The one generic setting for every source (`disabled` names rules switched off, for ablations)."""
 
     min_diversity: int = 3  # distinct values that make a position a variable
-    min_constant: float = 0.6  # share of its words and values a template keeps as they are
+    min_constant: float = 0.5  # share of its wording a template keeps where it differs
     max_groups: int = 10_000  # least recently matched groups beyond this are forgotten
     cache_size: int = 100_000  # message -> group entries, oldest dropped first
     max_aliases: int = 500  # merged ids remembered per group, oldest forgotten first

@@ -79,6 +79,15 @@ def test_the_first_word_may_be_the_variable() -> None:
     assert miner.template(got[0]) == "<*> finished job <num> in queue main"
 
 
+def test_a_host_in_front_of_a_short_message() -> None:
+    miner = TemplateMiner()
+    got = ids(miner, [f"{host} onStart {n}" for n, host in enumerate(("alton", "brimere", "corwick", "dunby"))])
+    got += ids(miner, [f"{host} onStop {n}" for n, host in enumerate(("alton", "brimere", "corwick"))])
+    assert len({miner.resolve(g) for g in got[:4]}) == 1
+    assert len({miner.resolve(g) for g in got[4:]}) == 1
+    assert miner.resolve(got[0]) != miner.resolve(got[4])
+
+
 def test_a_template_keeps_enough_wording() -> None:
     # Short messages whose one word changes are different events, however many there are.
     miner = TemplateMiner()
