@@ -17,10 +17,6 @@ def tokenize(masked: str) -> list[str]:
     return masked.split()
 
 
-def is_placeholder(token: str) -> bool:
-    return _PLACEHOLDER.fullmatch(token) is not None
-
-
 def has_placeholder(token: str) -> bool:
     return "<" in token and _PLACEHOLDER.search(token) is not None
 
@@ -41,7 +37,14 @@ def unit_matches(template: str, token: str) -> bool:
     if star < 0:
         return False
     tail = template[star + 3 :]
+    if WILDCARD in tail:  # a unit generalised twice, at two places ("<*>=<*>")
+        return _pattern(template).fullmatch(token) is not None
     return len(token) >= len(template) - 3 and token.startswith(template[:star]) and token.endswith(tail)
+
+
+@lru_cache(maxsize=1 << 12)
+def _pattern(template: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in template.split(WILDCARD)), re.DOTALL)
 
 
 def _word_char(c: str) -> bool:
