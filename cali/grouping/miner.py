@@ -31,7 +31,7 @@ class MinerConfig:
     min_constant: float = 0.5  # share of its wording a template keeps where it differs
     max_groups: int = 10_000  # least recently matched groups beyond this are forgotten
     cache_size: int = 100_000  # message -> group entries, oldest dropped first
-    max_aliases: int = 500  # merged ids remembered per group, oldest forgotten first
+    max_aliases: int = 200  # merged ids remembered per group, oldest forgotten first
     max_chars: int = 2_048  # longer messages are cut: the head names the event
     disabled: tuple[str, ...] = ()
 

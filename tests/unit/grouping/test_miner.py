@@ -241,3 +241,13 @@ def test_forgetting_groups_while_consolidating() -> None:
         given.append(miner.add(f"job {_word(i)} of user {_word(i * 7)} on host {_word(i % 3)} ended").group_id)
     assert len(miner) <= 5
     assert len(set(given)) < 200  # the users and jobs were learned as values along the way
+
+
+def test_a_group_item_stays_small_in_the_worst_case() -> None:
+    # The longest message, all of it non-ASCII (six bytes each in JSON), and every alias taken.
+    config = MinerConfig()
+    miner = TemplateMiner(config)
+    gid = miner.add("é" * (config.max_chars + 100)).group_id
+    item = miner.to_state()["groups"][gid]
+    item["aliases"] = [f"g{10**8 + i}" for i in range(config.max_aliases)]
+    assert len(json.dumps(item)) < 16_000
