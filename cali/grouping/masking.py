@@ -53,17 +53,21 @@ NAMES: list[str] = list(dict.fromkeys(name for name, _ in _TABLE))
 
 
 def _alternatives(group: list[tuple[str, str]], seen: set[str]) -> str:
-    # The empty named group at the end of each alternative tells which pattern matched; datetime
-    # appears in both groups, so the name of its second entry gets a suffix.
+    # The empty named group at the end of each alternative tells which pattern matched; a name
+    # that appears again (datetime has two shapes, some patterns two branches) gets a suffix.
     parts = []
     for name, rx in group:
-        tag = name if name not in seen else name + "_2"
-        seen.add(name)
+        tag = name
+        while tag in seen:
+            tag += "_"
+        seen.add(tag)
         parts.append(f"(?:{rx})(?P<{tag}>)")
     return "|".join(parts)
 
 
-_PLACEHOLDER = {name: f"<{name}>" for name, _ in _TABLE} | {"datetime_2": "<datetime>"}
+# A word that starts with a letter can only be one of these (the others start with a digit, a
+# sign or "0x"): trying only them saves most of the work on identifiers such as blk_-6952.
+_LETTER_FIRST = ("uuid", "mac", "ipv6", "id")
 # Every pattern needs one of these characters or words, so plain sentences skip the big regex.
 _MAYBE_VARIABLE = re.compile(r"[\d@]|://|true|false", re.IGNORECASE)
 # Patterns that cannot match without a marker are left out of the regex for a text that lacks
@@ -89,10 +93,13 @@ class _Masker:
     def _compile(disabled: frozenset[str] | set[str]) -> re.Pattern[str]:
         seen: set[str] = set()
         first = _alternatives([(n, rx) for n, rx in _WITHOUT_DIGIT if n not in disabled], seen)
+        lettered = _alternatives([(n, rx) for n, rx in _WITH_DIGIT if n not in disabled and n in _LETTER_FIRST],
+                                 seen)
         second = _alternatives([(n, rx) for n, rx in _WITH_DIGIT if n not in disabled], seen)
         # One alternation, and it starts by consuming the boundary character: the regex engine
         # then hops between boundaries in C instead of trying every pattern at every character.
-        return re.compile(f"({_BOUNDARY})(?:{first or '(?!)'}|{_DIGIT_AHEAD}(?:{second or '(?!)'}))")
+        return re.compile(f"({_BOUNDARY})(?:{first or '(?!)'}|{_DIGIT_AHEAD}"
+                          f"(?:(?=[^\\W\\d_])(?:{lettered or '(?!)'})|(?![^\\W\\d_])(?:{second or '(?!)'})))")
 
     def __call__(self, text: str) -> str:
         if not _MAYBE_VARIABLE.search(text):
@@ -124,10 +131,10 @@ def mask(text: str, counts: Counter[str] | None = None) -> str:
 
 
 def _replace(m: re.Match[str]) -> str:
-    name = m.lastgroup
+    name = m.lastgroup.rstrip("_")  # type: ignore[union-attr]
     if name == "url":
         text = m.group()
         scheme = text.find("://")
         if scheme >= 0:
             return text[: scheme + 3] + "<url>"
-    return m[1] + _PLACEHOLDER[name]  # type: ignore[index]
+    return f"{m[1]}<{name}>"

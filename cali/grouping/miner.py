@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -12,10 +11,9 @@ from typing import NamedTuple
 
 from cali.grouping.consolidate import generalize, partition
 from cali.grouping.masking import masker
-from cali.grouping.tokens import WILDCARD, digit_blind, tokenize, unit_matches
+from cali.grouping.tokens import WILDCARD, digit_blind, has_placeholder, tokenize, unit_matches
 
 STATE_VERSION = 2
-_DIGIT_WORDS = re.compile(r"[\w.-]*\d[\w.-]*")
 
 
 class Match(NamedTuple):
@@ -55,14 +53,6 @@ class _Group:
         self.stars = [p for p, t in enumerate(tokens) if WILDCARD in t]  # units with a wildcard
         self.match = Match(self.gid, " ".join(tokens))
 
-    def matching(self, tokens: list[str], need: float) -> int:
-        """How many of `tokens` this template's units match; 0 when fewer than `need`."""
-        mine = self.tokens
-        equal = sum(map(str.__eq__, mine, tokens))  # the common case, compared in C
-        if equal + len(self.stars) < need:
-            return 0
-        return equal + sum(mine[p] != tokens[p] and unit_matches(mine[p], tokens[p]) for p in self.stars)
-
 
 class _Bucket:
     """The groups whose templates have one length, and how many arrived since the last consolidation."""
@@ -72,6 +62,20 @@ class _Bucket:
     def __init__(self) -> None:
         self.groups: list[_Group] = []
         self.fresh = 0
+
+
+def _may_join(tokens: list[str], near: list[_Group], min_diversity: int) -> bool:
+    """Whether the newcomer `tokens` could join one of `near` at all: where they differ, a
+    placeholder or enough distinct values among them all must make the position a variable.
+    (Only a merge that takes the newcomer in can be new: the others were weighed before.)"""
+    values = [{t} for t in tokens]
+    for group in near:
+        for p, (a, b) in enumerate(zip(group.tokens, tokens, strict=True)):
+            if a != b:
+                values[p].add(a)
+    return any(all(a == b or len(values[p]) >= min_diversity or has_placeholder(a) or has_placeholder(b)
+                   for p, (a, b) in enumerate(zip(group.tokens, tokens, strict=True)))
+               for group in near)
 
 
 def _age(group: _Group) -> tuple[int, int]:
@@ -90,6 +94,10 @@ class TemplateMiner:
         self._buckets: dict[int, _Bucket] = {}
         self._alias: dict[str, str] = {}
         self._cache: dict[bytes | str, _Group] = {}
+        # Messages seen word for word, apart so that a stream of unique messages cannot push the
+        # keys that match many out of the cache above.
+        self._exact: dict[str, _Group] = {}
+        self._exact_size = max(1, self.config.cache_size // 10)
         self._merges: deque[tuple[str, str]] = deque(maxlen=self.config.max_groups)
         self._next = 1
         self._clock = 0
@@ -102,24 +110,26 @@ class TemplateMiner:
         self._clock += 1
         if len(message) > self._max_chars:
             message = message[: self._max_chars]
+        group = self._exact.get(message)  # logs repeat messages word for word
+        if group is not None and group.into is None and not group.gone:
+            group.seen = self._clock
+            return group.match
         key = digit_blind(message) if self._digit_cache else message
         group = self._cache.get(key)
         if group is None or group.into is not None or group.gone:
             group = self._cached(key)
             if group is None:
-                # Words holding a digit are values whatever their letters (de9231d, 9f4ef63):
-                # one more key, cheaper than the masks, for those the digit-blind key misses.
-                words = _DIGIT_WORDS.sub("1", message) if self._digit_cache else message
-                group = self._cached(words)
+                masked = self._mask(message)
+                group = self._cached(masked)
                 if group is None:
-                    masked = self._mask(message)
-                    group = self._cached(masked)
-                    if group is None:
-                        group = self._place(tokenize(masked))
-                        self._remember(masked, group)
-                    self._remember(words, group)
+                    group = self._place(tokenize(masked))
+                    self._remember(masked, group)
                 self._remember(key, group)
         group.seen = self._clock
+        exact = self._exact
+        exact[message] = group
+        if len(exact) > self._exact_size:
+            del exact[next(iter(exact))]
         return group.match
 
     def resolve(self, group_id: str) -> str:
@@ -159,15 +169,20 @@ class TemplateMiner:
         # one wins. Otherwise the message starts a group, and the groups that share enough of
         # its units are the only ones it can join at the next consolidation.
         bucket = self._buckets.setdefault(len(tokens), _Bucket())
-        need = len(tokens) / 2
+        size = len(tokens)
+        need = size / 2
         best, best_exact, near = None, -1, []
+        equal_units = str.__eq__
         for group in bucket.groups:
-            matched = group.matching(tokens, need)
-            if matched == len(tokens):
-                exact = len(tokens) - len(group.stars)
-                if exact > best_exact:
-                    best, best_exact = group, exact
-            elif matched and matched >= need:
+            mine, stars = group.tokens, group.stars
+            matched = sum(map(equal_units, mine, tokens))  # compared in C: most units are equal or not
+            if matched + len(stars) < need:
+                continue
+            matched += sum(mine[p] != tokens[p] and unit_matches(mine[p], tokens[p]) for p in stars)
+            if matched == size:
+                if size - len(stars) > best_exact:
+                    best, best_exact = group, size - len(stars)
+            elif matched >= need:
                 near.append(group)
         if best is not None:
             return best
@@ -190,7 +205,7 @@ class TemplateMiner:
             # costs its size, so each newcomer pays a constant share.
             if bucket.fresh >= max(8, len(bucket.groups) // 2):
                 self._consolidate(bucket)
-            else:
+            elif _may_join(tokens, near, self.config.min_diversity):
                 self._merge_clusters([*near, group])
                 bucket.groups = [g for g in bucket.groups if g.into is None]
         while group.into is not None:
