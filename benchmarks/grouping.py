@@ -63,7 +63,7 @@ _NAMED = re.compile(r"<\w+>")
 
 @dataclass(frozen=True)
 class Run:
-    groups: list[str]  # final group per line (CALI: resolved through aliases after consolidation)
+    groups: list[str]  # final group per line (CALI: resolved through the aliases, as `cali fingerprint` prints)
     templates: list[str]  # final template per line, variables written <*> as in Loghub
     online: list[str]  # the id each line got at once, before later merges
 
@@ -71,7 +71,6 @@ class Run:
 def mine_cali(messages: Iterable[str], config: MinerConfig | None = None) -> Run:
     miner = TemplateMiner(config)
     online = [miner.add(m).group_id for m in messages]
-    miner.consolidate()  # what `cali fingerprint` does at the end of its input
     groups = [miner.resolve(g) for g in online]
     final = {m.group_id: _NAMED.sub("<*>", m.template) for m in miner.groups()}
     return Run(groups, [final.get(g, "") for g in groups], online)

@@ -14,9 +14,9 @@ CHUNK = 100_000  # lines held before their groups are printed, to bound memory
 
 
 def fingerprint_lines(lines: Iterable[str], out: TextIO, miner: TemplateMiner, chunk: int = CHUNK) -> None:
-    """Write the group id and template of each line, in input order, as known after the miner has
-    consolidated the lines of its chunk: the lines of one event print one id, the canonical one
-    (an id printed for an earlier chunk may become an alias of it; the state resolves it)."""
+    """Write the group id and template of each line, in input order, as known once the lines of
+    its chunk are mined: the lines of one event print one id, the canonical one (an id printed
+    for an earlier chunk may become an alias of it later; the state resolves it)."""
     pending: list[Match] = []
     for line in lines:
         pending.append(miner.add(line.rstrip("\r\n")))
@@ -26,7 +26,6 @@ def fingerprint_lines(lines: Iterable[str], out: TextIO, miner: TemplateMiner, c
 
 
 def _flush(pending: list[Match], out: TextIO, miner: TemplateMiner) -> None:
-    miner.consolidate()
     for match in pending:
         gid = miner.resolve(match.group_id)
         out.write(f"{gid}\t{miner.template(gid) or match.template}\n")
