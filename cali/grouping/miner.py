@@ -166,8 +166,8 @@ class TemplateMiner:
 
     def _place(self, tokens: list[str]) -> _Group:
         # A template matches when each unit is equal or matched by a wildcard; the most specific
-        # one wins. Otherwise the message starts a group, and the groups that share enough of
-        # its units are the only ones it can join at the next consolidation.
+        # one wins. Otherwise the message starts a group, weighed against the groups that share
+        # at least half its units (a cheap filter: a group that keeps less is rarely one event).
         bucket = self._buckets.setdefault(len(tokens), _Bucket())
         size = len(tokens)
         need = size / 2
@@ -201,8 +201,8 @@ class TemplateMiner:
             near = [g for g in near if not g.gone]
         if near and self.config.enabled("consolidate"):
             # The newcomer is weighed against the groups it could join (with none, nothing can
-            # merge yet); the whole bucket is consolidated each time it has doubled, which
-            # costs its size, so each newcomer pays a constant share.
+            # merge yet). Consolidating the whole bucket costs its size, so it waits for at
+            # least 8 newcomers and half as many as the bucket holds: each pays a constant share.
             if bucket.fresh >= max(8, len(bucket.groups) // 2):
                 self._consolidate(bucket)
             elif _may_join(tokens, near, self.config.min_diversity):
@@ -281,9 +281,11 @@ class TemplateMiner:
 
     @classmethod
     def from_state(cls, state: dict) -> TemplateMiner:
-        meta = state["meta"]
-        if meta.get("version") != STATE_VERSION:
-            raise ValueError(f"miner state version {meta.get('version')!r}, expected {STATE_VERSION}")
+        meta = state.get("meta") or {}
+        version = meta.get("version", state.get("version"))  # version 1 kept it at the top
+        if version != STATE_VERSION:
+            raise ValueError(f"miner state version {version!r}, expected {STATE_VERSION}: start from an "
+                             "empty state (the ids of the old one cannot be kept)")
         config = dict(meta["config"])
         config["disabled"] = tuple(config.get("disabled", ()))
         miner = cls(MinerConfig(**config))
