@@ -55,13 +55,57 @@ class _Group:
 
 
 class _Bucket:
-    """The groups whose templates have one length, and how many arrived since the last consolidation."""
+    """The groups whose templates have one length, and how many arrived since the bucket was last
+    consolidated whole. Past `INDEXED` groups they are indexed by unit and position, so that a
+    newcomer meets only the groups that share units with it, not all of them."""
 
-    __slots__ = ("groups", "fresh")
+    __slots__ = ("groups", "fresh", "index", "wild")
+    INDEXED = 32
 
     def __init__(self) -> None:
         self.groups: list[_Group] = []
         self.fresh = 0
+        self.index: list[dict[str, set[_Group]]] | None = None
+        self.wild: set[_Group] = set()  # groups with wildcards in half their units or more
+
+    def add(self, group: _Group) -> None:
+        self.groups.append(group)
+        if self.index is not None:
+            self.enter(group)
+        elif len(self.groups) > self.INDEXED:
+            self.index = [{} for _ in group.tokens]
+            for g in self.groups:
+                self.enter(g)
+
+    def enter(self, group: _Group) -> None:
+        if self.index is None:
+            return
+        for unit, units in zip(group.tokens, self.index, strict=True):
+            units.setdefault(unit, set()).add(group)
+        if 2 * len(group.stars) >= len(group.tokens):
+            self.wild.add(group)
+
+    def leave(self, group: _Group) -> None:
+        if self.index is None:
+            return
+        for unit, units in zip(group.tokens, self.index, strict=True):
+            holders = units.get(unit)
+            if holders is not None:
+                holders.discard(group)
+                if not holders:
+                    del units[unit]
+        self.wild.discard(group)
+
+    def shared(self, tokens: list[str]) -> dict[_Group, int]:
+        """How many units each group that may matter has equal to the message's."""
+        if self.index is None:
+            equal = str.__eq__  # compared in C: most units are equal or not
+            return {g: sum(map(equal, g.tokens, tokens)) for g in self.groups}
+        counts: dict[_Group, int] = dict.fromkeys(self.wild, 0)
+        for unit, units in zip(tokens, self.index, strict=True):
+            for group in units.get(unit, ()):
+                counts[group] = counts.get(group, 0) + 1
+        return counts
 
 
 def _may_join(tokens: list[str], near: list[_Group], min_diversity: int) -> bool:
@@ -168,20 +212,19 @@ class TemplateMiner:
         # A template matches when each unit is equal or matched by a wildcard; the most specific
         # one wins. Otherwise the message starts a group, weighed against the groups that share
         # at least half its units (a cheap filter: a group that keeps less is rarely one event).
-        bucket = self._buckets.setdefault(len(tokens), _Bucket())
         size = len(tokens)
+        bucket = self._buckets.get(size) or self._buckets.setdefault(size, _Bucket())
         need = size / 2
-        best, best_exact, near = None, -1, []
-        equal_units = str.__eq__
-        for group in bucket.groups:
+        best, best_rank, near = None, (-1, 0), []
+        for group, matched in bucket.shared(tokens).items():
             mine, stars = group.tokens, group.stars
-            matched = sum(map(equal_units, mine, tokens))  # compared in C: most units are equal or not
             if matched + len(stars) < need:
                 continue
             matched += sum(mine[p] != tokens[p] and unit_matches(mine[p], tokens[p]) for p in stars)
             if matched == size:
-                if size - len(stars) > best_exact:
-                    best, best_exact = group, size - len(stars)
+                rank = (size - len(stars), -int(group.gid[1:]))  # the most specific, then the oldest
+                if rank > best_rank:
+                    best, best_rank = group, rank
             elif matched >= need:
                 near.append(group)
         if best is not None:
@@ -194,7 +237,7 @@ class TemplateMiner:
         group = _Group(gid, tokens)
         group.seen = self._clock
         self._groups[gid] = group
-        bucket.groups.append(group)
+        bucket.add(group)
         bucket.fresh += 1
         if len(self._groups) > self.config.max_groups:
             self._evict()
@@ -237,7 +280,11 @@ class TemplateMiner:
         # The oldest id stays: it is the one most likely to have been alerted already.
         members.sort(key=lambda g: int(g.gid[1:]))
         keep, rest = members[0], members[1:]
+        bucket = self._buckets[len(keep.tokens)]
+        for group in members:
+            bucket.leave(group)
         keep.retemplate(generalize([g.tokens for g in members]))
+        bucket.enter(keep)
         for old in rest:
             old.into = keep
             del self._groups[old.gid]
@@ -260,6 +307,7 @@ class TemplateMiner:
         for group in gone:
             group.gone = True
             del self._groups[group.gid]
+            self._buckets[len(group.tokens)].leave(group)
             for gid in group.aliases:
                 self._alias.pop(gid, None)
         for length, bucket in list(self._buckets.items()):
@@ -296,7 +344,7 @@ class TemplateMiner:
             group = _Group(gid, list(item["tokens"]))
             group.aliases = list(item.get("aliases", ()))
             miner._groups[gid] = group
-            miner._buckets.setdefault(len(group.tokens), _Bucket()).groups.append(group)
+            miner._buckets.setdefault(len(group.tokens), _Bucket()).add(group)
             for alias in group.aliases:
                 miner._alias[alias] = gid
         return miner

@@ -251,3 +251,23 @@ def test_a_group_item_stays_small_in_the_worst_case() -> None:
     item = miner.to_state()["groups"][gid]
     item["aliases"] = [f"g{10**8 + i}" for i in range(config.max_aliases)]
     assert len(json.dumps(item)) < 16_000
+
+
+def test_a_crowded_length_finds_the_same_groups() -> None:
+    # Past a few dozen groups of one length the miner looks them up through an index of units.
+    miner = TemplateMiner()
+    events = [f"{_word(i)}a {_word(i)}b {_word(i)}c {_word(i)}d" for i in range(60)]
+    first = ids(miner, events)
+    assert len(set(first)) == 60
+    assert ids(miner, events) == first
+    got = ids(miner, [f"user {u} left room {_word(7)}" for u in ("alice", "bob", "carol", "dave")])
+    assert len({miner.resolve(g) for g in got}) == 1
+    assert miner.add(f"user erin left room {_word(7)}").template == f"user <*> left room {_word(7)}"
+
+
+def test_many_distinct_messages_of_one_length_stay_cheap() -> None:
+    # Each newcomer meets the groups that share units with it, not every group of its length.
+    miner = TemplateMiner()
+    for i in range(3000):
+        miner.add(" ".join(f"{_word(i * 7 + k)}x" for k in range(12)))
+    assert len(miner) == 3000
