@@ -1,6 +1,6 @@
-"""Streaming log template mining: masking of variables, online grouping, persistent group ids."""
+"""Streaming log template mining: masking of variables, online grouping, consolidation with aliases."""
 
-from cali.grouping.masking import MASKS, mask
+from cali.grouping.masking import mask
 from cali.grouping.miner import Match, MinerConfig, TemplateMiner
 
-__all__ = ["MASKS", "Match", "MinerConfig", "TemplateMiner", "mask"]
+__all__ = ["Match", "MinerConfig", "TemplateMiner", "mask"]

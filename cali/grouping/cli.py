@@ -8,14 +8,28 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from cali.grouping.miner import TemplateMiner
+from cali.grouping.miner import Match, TemplateMiner
+
+CHUNK = 100_000  # lines held before their groups are printed, to bound memory
 
 
-def fingerprint_lines(lines: Iterable[str], out: TextIO, miner: TemplateMiner) -> None:
-    """Write the group id and the template known at that moment for each line, in input order."""
+def fingerprint_lines(lines: Iterable[str], out: TextIO, miner: TemplateMiner, chunk: int = CHUNK) -> None:
+    """Write the group id and template of each line, in input order, as known once the lines of
+    its chunk are mined: the lines of one event print one id, the canonical one (an id printed
+    for an earlier chunk may become an alias of it later; the state resolves it)."""
+    pending: list[Match] = []
     for line in lines:
-        match = miner.add(line.rstrip("\r\n"))
-        out.write(f"{match.group_id}\t{match.template}\n")
+        pending.append(miner.add(line.rstrip("\r\n")))
+        if len(pending) >= chunk:
+            _flush(pending, out, miner)
+    _flush(pending, out, miner)
+
+
+def _flush(pending: list[Match], out: TextIO, miner: TemplateMiner) -> None:
+    for match in pending:
+        gid = miner.resolve(match.group_id)
+        out.write(f"{gid}\t{miner.template(gid) or match.template}\n")
+    pending.clear()
 
 
 def fingerprint_command(input: Path | None, state: Path | None) -> None:
@@ -34,9 +48,10 @@ def fingerprint_command(input: Path | None, state: Path | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("input", nargs="?", type=Path, help="messages, one per line (default: stdin)")
+    ap.add_argument("--input", dest="input_option", type=Path, help="the same, as `cali fingerprint` spells it")
     ap.add_argument("--state", type=Path, help="JSON miner state, loaded if present and saved at the end")
     a = ap.parse_args(argv)
-    fingerprint_command(a.input, a.state)
+    fingerprint_command(a.input_option or a.input, a.state)
     return 0
 
 

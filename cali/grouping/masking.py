@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
+from functools import cache
 
 # A variable never starts inside a word ("u0" becomes "<id>", not "u<num>"): each pattern below
 # is written from the variable's first character and only applies after a character that is not
@@ -12,7 +14,6 @@ _BOUNDARY = r"[^\w.+-]"
 _R = r"(?![\w-])(?!\.\w)"  # a variable does not end inside a word either
 _HEX = "[0-9a-fA-F]"
 _NUM = r"[-+]?\d+(?:[.,]\d+)*"
-_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
 
 # Order matters: at each position the first pattern that matches wins, so the specific shapes
 # come before the catch-all `num` and `id`. The first group needs no digit; every pattern of the
@@ -20,19 +21,12 @@ _METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")
 # before any of them runs (so a plain word costs one scan, not eleven).
 _WITHOUT_DIGIT: list[tuple[str, str]] = [
     ("email", r"[\w.+-]++@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _R),
-    # The scheme stays ("https://<url>"), as does the method of an HTTP request line ("GET <url>").
-    ("url", r"[a-zA-Z][a-zA-Z0-9+.-]{0,15}://[^\s\"'<>]+|/(?:"
-            + "|".join(f"(?<={m} /)" for m in _METHODS) + r")[^\s\"]*"),
-    # Quoted values are data; '...' only when the quote is not an apostrophe inside a word, and an
-    # HTTP request line in quotes keeps its method ("GET <url> HTTP/1.1").
-    ("quoted", r"\"(?!(?:" + "|".join(_METHODS) + r") )[^\"\n]{0,200}\"|'[^'\n]{0,200}'(?!\w)"),
-    # A file path is data, not wording: an absolute path with at least two segments, or C:\...
-    ("path", r"(?<![:/\\])(?:/[\w.@%+~-]+){2,}/?(?![\w/])|[A-Za-z]:\\[^\s\"'<>|]+"),
+    # The scheme stays ("https://<url>").
+    ("url", r"[a-zA-Z][a-zA-Z0-9+.-]{0,15}://[^\s\"'<>]+"),
     # ctime and syslog: "Sat Jun 18 02:08:10 2005", "Jun 18 02:08:10"
     ("datetime", r"[A-Z][a-z]{2,8},?\s+(?:[A-Z][a-z]{2,8}\s+)?\d\d?,?\s+(?:\d{4}\s+)?"
                  r"\d\d?:\d\d(?::\d\d(?:[.,]\d+)?)?(?:\s+\d{4}(?!\w))?" + _R),
-    ("host", r"(?:[A-Za-z0-9-]++\.)+(?:com|net|org|edu|gov|mil|info|biz|io|local|localdomain|internal|lan"
-             r"|(?:com|net|org|edu|gov|ac|co)\.[a-z]{2})" + _R),
+    # A boolean literal is a value, never the name of an event.
     ("bool", r"(?:true|false|True|False|TRUE|FALSE)(?![\w-])"),
 ]
 _DIGIT_AHEAD = r"(?=(?:[^\W\d]|[.:+-])*+\d)"
@@ -54,61 +48,93 @@ _WITH_DIGIT: list[tuple[str, str]] = [
 ]
 _TABLE = _WITHOUT_DIGIT + _WITH_DIGIT
 
-def _standalone() -> list[tuple[str, re.Pattern[str]]]:
-    # One regex per name, in table order: the public view of the table (datetime has two shapes).
-    shapes: dict[str, list[str]] = {}
-    for group, ahead in ((_WITHOUT_DIGIT, ""), (_WITH_DIGIT, _DIGIT_AHEAD)):
-        for name, rx in group:
-            shapes.setdefault(name, []).append(f"{ahead}(?:{rx})")
-    return [(name, re.compile(r"(?<![\w.+-])(?:" + "|".join(rxs) + ")")) for name, rxs in shapes.items()]
-
-
-MASKS: list[tuple[str, re.Pattern[str]]] = _standalone()
+# The placeholder names, in table order.
+NAMES: list[str] = list(dict.fromkeys(name for name, _ in _TABLE))
 
 
 def _alternatives(group: list[tuple[str, str]], seen: set[str]) -> str:
-    # The empty named group at the end of each alternative tells which pattern matched; datetime
-    # appears in both groups, so the name of its second entry gets a suffix.
+    # The empty named group at the end of each alternative tells which pattern matched; a name
+    # that appears again (datetime has two shapes, some patterns two branches) gets a suffix.
     parts = []
     for name, rx in group:
-        tag = name if name not in seen else name + "_2"
-        seen.add(name)
+        tag = name
+        while tag in seen:
+            tag += "_"
+        seen.add(tag)
         parts.append(f"(?:{rx})(?P<{tag}>)")
     return "|".join(parts)
 
 
-# One alternation, and it starts by consuming the boundary character: the regex engine then hops
-# between boundaries in C instead of trying every pattern at every character.
-_SEEN: set[str] = set()
-_FIRST = _alternatives(_WITHOUT_DIGIT, _SEEN)
-_SECOND = _alternatives(_WITH_DIGIT, _SEEN)
-_COMBINED = re.compile(f"({_BOUNDARY})(?:{_FIRST}|{_DIGIT_AHEAD}(?:{_SECOND}))")
-_PLACEHOLDER = {name: f"<{name}>" for name, _ in _TABLE} | {"datetime_2": "<datetime>"}
-_MAYBE_VARIABLE = re.compile(r"[\d\"'/\\@.]|true|false", re.IGNORECASE)
+# A word that starts with a letter can only be one of these (the others start with a digit, a
+# sign or "0x"): trying only them saves most of the work on identifiers such as blk_-6952.
+_LETTER_FIRST = ("uuid", "mac", "ipv6", "id")
+# Every pattern needs one of these characters or words, so plain sentences skip the big regex.
+_MAYBE_VARIABLE = re.compile(r"[\d@]|://|true|false", re.IGNORECASE)
+# Patterns that cannot match without a marker are left out of the regex for a text that lacks
+# it: trying them at every word boundary would cost as much as all the others together.
+_MARKED = ("email", "url", "bool")
+
+
+class _Masker:
+    def __init__(self, disabled: frozenset[str]) -> None:
+        self.disabled = disabled
+        self.compiled: dict[tuple[bool, ...], re.Pattern[str]] = {}
+
+    def pattern(self, text: str) -> re.Pattern[str]:
+        lower = text.lower()
+        present = ("@" in text, "://" in text, "true" in lower or "false" in lower)
+        rx = self.compiled.get(present)
+        if rx is None:
+            absent = {name for name, here in zip(_MARKED, present, strict=True) if not here}
+            rx = self.compiled[present] = self._compile(self.disabled | absent)
+        return rx
+
+    @staticmethod
+    def _compile(disabled: frozenset[str] | set[str]) -> re.Pattern[str]:
+        seen: set[str] = set()
+        first = _alternatives([(n, rx) for n, rx in _WITHOUT_DIGIT if n not in disabled], seen)
+        lettered = _alternatives([(n, rx) for n, rx in _WITH_DIGIT if n not in disabled and n in _LETTER_FIRST],
+                                 seen)
+        second = _alternatives([(n, rx) for n, rx in _WITH_DIGIT if n not in disabled], seen)
+        # One alternation, and it starts by consuming the boundary character: the regex engine
+        # then hops between boundaries in C instead of trying every pattern at every character.
+        return re.compile(f"({_BOUNDARY})(?:{first or '(?!)'}|{_DIGIT_AHEAD}"
+                          f"(?:(?=[^\\W\\d_])(?:{lettered or '(?!)'})|(?![^\\W\\d_])(?:{second or '(?!)'})))")
+
+    def __call__(self, text: str) -> str:
+        if not _MAYBE_VARIABLE.search(text):
+            return text
+        # The leading space is the boundary for a variable at the very start of the message.
+        return self.pattern(text).sub(_replace, " " + text)[1:]
+
+
+@cache
+def masker(disabled: frozenset[str] = frozenset()) -> Callable[[str], str]:
+    """`mask` without the patterns named in `disabled` (for ablations), compiled once per set."""
+    return _Masker(disabled)
 
 
 def mask(text: str, counts: Counter[str] | None = None) -> str:
     """Replace every variable in `text` by `<name>`; count hits per pattern name into `counts`."""
-    # Every pattern needs one of these characters or words, so plain sentences skip the big regex.
+    full = masker()
+    if counts is None:
+        return full(text)
     if not _MAYBE_VARIABLE.search(text):
         return text
-    # The leading space is the boundary for a variable at the very start of the message.
-    if counts is None:
-        return _COMBINED.sub(_replace, " " + text)[1:]
 
     def counting(m: re.Match[str]) -> str:
         text = _replace(m)
         counts[text[text.index("<") + 1 : -1]] += 1
         return text
 
-    return _COMBINED.sub(counting, " " + text)[1:]
+    return full.pattern(text).sub(counting, " " + text)[1:]  # type: ignore[attr-defined]
 
 
 def _replace(m: re.Match[str]) -> str:
-    name = m.lastgroup
+    name = m.lastgroup.rstrip("_")  # type: ignore[union-attr]
     if name == "url":
         text = m.group()
         scheme = text.find("://")
         if scheme >= 0:
             return text[: scheme + 3] + "<url>"
-    return m[1] + _PLACEHOLDER[name]  # type: ignore[index]
+    return f"{m[1]}<{name}>"

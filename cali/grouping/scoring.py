@@ -1,4 +1,4 @@
-"""Grouping accuracy (GA) and group-level F1 (FGA) of predicted groups against ground-truth groups."""
+"""Grouping accuracy (GA), group-level F1 (FGA) and template accuracy (PA) against ground truth."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ class GroupingScore:
     predicted_groups: int
     ga: float
     fga: float
+    pa: float | None = None
+
+
+def template_accuracy(truth: Mapping[str, str], predicted: Mapping[str, str]) -> float:
+    """PA: the share of lines whose predicted template is exactly the true template string."""
+    if not truth:
+        return 0.0
+    return sum(predicted.get(line) == template for line, template in truth.items()) / len(truth)
 
 
 def score(truth: Mapping[str, str], predicted: Mapping[str, str]) -> GroupingScore:

@@ -162,7 +162,21 @@ def test_split_shard_children_read_only_after_parent_ends(pipeline, aws_clients)
              every=1.0, what="all records archived across the split")
 
 
-WORDS = ["inventory", "payment", "checkout", "shipping", "invoice", "refund", "catalog", "pricing", "loyalty", "search"]
+# Ten different failures, each of its own length: ten events whatever the grouping concludes
+# (failures that differ in one word only would be one event with a variable word).
+FAILURES = {
+    "payment": "payment declined {}",
+    "catalog": "catalog sync lost {}",
+    "invoice": "invoice rendering crashed on {}",
+    "checkout": "checkout failed: cart {} is empty",
+    "inventory": "inventory reservation timed out for request {}",
+    "refund": "refund of {} exceeded the captured payment amount",
+    "pricing": "pricing rule {} produced a negative total for cart",
+    "loyalty": "loyalty points for {} could not be credited to account",
+    "search": "search index shard for {} returned no answer within the deadline",
+    "shipping": "shipping label could not be printed for order {} at the warehouse",
+}
+WORDS = list(FAILURES)
 
 
 def test_two_trackers_alert_each_incident_once(pipeline, slack):
@@ -172,7 +186,7 @@ def test_two_trackers_alert_each_incident_once(pipeline, slack):
     # 10 distinct failures of 10 services, each repeated 5 times with other ids, spread over both shards
     ids = [f"err-{uuid.uuid4().hex[:8]}-{w}-{k}" for w in WORDS for k in range(5)]
     put_records(source, ids, level="ERROR", service=lambda i: f"{i.split('-')[2]}-api",
-                message=lambda i: f"{i.split('-')[2]} service call failed for request {i.split('-')[1]}")
+                message=lambda i: FAILURES[i.split("-")[2]].format(i.split("-")[1]))
     wait_for(lambda: len(slack.messages()) >= len(WORDS), timeout=60, what="one alert per incident")
     from cali.actors.launch import pipeline_status, stop_pipeline
     from cali.state.sqlite_outbox import SqliteOutbox
