@@ -80,13 +80,17 @@ def decode_batch(raws: Iterable[RawRecord], shard_id: str, now: datetime, *,
             b.dead(raw, "oversized", f"record is {len(data)} bytes, limit {max_record_bytes}", data, 0)
             continue
         # simple_aggregation packs several newline-terminated JSON documents into one record; one event
-        # per record is the usual case, and needs no split.
+        # per record is the usual case, and needs no split (a blank one fails as JSON, then line by line).
         newlines = data.count(b"\n")
         if newlines == 0 or (newlines == 1 and data[-1] == 10):
-            parts: Any = (data.rstrip(b"\n"),)
-        else:
-            parts = data.split(b"\n")
-        for n, line in enumerate(parts):
+            line = data[:-1] if newlines else data
+            if len(line) > max_line_bytes:
+                b.dead(raw, "oversized", f"line is {len(line)} bytes, limit {max_line_bytes}", line, 0)
+            elif line:
+                lines.append(line)
+                where.append((raw, 0))
+            continue
+        for n, line in enumerate(data.split(b"\n")):
             if len(line) > max_line_bytes:
                 b.dead(raw, "oversized", f"line is {len(line)} bytes, limit {max_line_bytes}", line, n)
             elif line and not line.isspace():
@@ -120,6 +124,8 @@ def _line_by_line(b: _Batch) -> None:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
+            if line.isspace():
+                continue  # a blank line between events is not an event
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as bad:
@@ -145,13 +151,13 @@ def _line_by_line(b: _Batch) -> None:
 
 
 def _without_bad_rows(b: _Batch, exc: ValidationError, lines: list[bytes], where: list[tuple[RawRecord, int]],
-                      objs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]] | None:
+                      objs: list[dict[str, Any]] | None = None) -> list[Any] | None:
     """Dead-letters the rows the error names, validates the rest again; `where` is trimmed in place."""
     reasons: dict[int, list[str]] = {}
     not_objects: set[int] = set()
     for err in exc.errors(include_url=False):
         i = int(err["loc"][0])
-        if len(err["loc"]) == 1 and err["type"] == "dict_type":
+        if len(err["loc"]) == 1 and err["type"] in ("model_type", "dict_type"):
             not_objects.add(i)
         loc = ".".join(str(p) for p in err["loc"][1:]) or "record"
         reasons.setdefault(i, []).append(f"{loc}: {err['msg']}")
@@ -171,21 +177,19 @@ def _without_bad_rows(b: _Batch, exc: ValidationError, lines: list[bytes], where
     return WIRE.validate_json(b"[" + b",".join(lines[i] for i in keep) + b"]")
 
 
-def _finish(b: _Batch, rows: list[dict[str, Any]], where: list[tuple[RawRecord, int]]) -> None:
+def _finish(b: _Batch, records: list[Any], where: list[tuple[RawRecord, int]]) -> None:
     shard_id, out = b.shard_id, b.out
-    good: list[dict[str, Any]] = []
-    positions: list[tuple[str, int]] = []
-    for row, (raw, n) in zip(rows, where, strict=False):  # equal lengths: `where` was trimmed alike
-        if not finish(row):
+    rows, positions = out.rows, out.positions
+    for record, (raw, n) in zip(records, where, strict=False):  # equal lengths: `where` was trimmed alike
+        row, ok = finish(record)
+        if not ok:
             b.dead(raw, "schema", row_error(row), _line_of(raw, n), n)
             continue
         seq = raw.sequence
         eid = f"{shard_id}:{seq}:{n}"  # event_id(), inlined: this runs for every record
         row["event_id"] = eid if len(eid) <= MAX_EVENT_ID_CHARS else event_id(shard_id, seq, n)
-        good.append(row)
+        rows.append(row)
         positions.append((seq, n))
-    out.rows.extend(good)
-    out.positions.extend(positions)
 
 
 def _line_of(raw: RawRecord, n: int) -> bytes:

@@ -1,18 +1,17 @@
 """Shipper/Fluent Bit JSON -> record rows: one compiled pydantic-core call per Kinesis batch, then a short pass.
 
-The aliases each shipper and logging library uses for a field, the parsing of ISO-8601 and epoch times and
-the constraints are all applied by pydantic-core (Rust) over the whole batch, straight from the JSON bytes.
-What it cannot express is left to `finish()`: numeric levels whose meaning depends on the key, times in
-other formats, unknown keys into `attributes`, blanks, and a joined stack trace split from its message.
+pydantic-core (Rust) parses the batch's JSON, resolves the aliases each shipper and logging library uses
+for a field, checks the constraints and keeps the keys it does not know apart (they become
+`attributes`). What it cannot express well is left to `finish()`: times in the shapes logs write them,
+levels whose numbers mean what their key says, blanks, and a joined stack trace split from its message.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, NotRequired
+from typing import Any
 
-from pydantic import AliasChoices, AwareDatetime, ConfigDict, Field, TypeAdapter, ValidationError, with_config
-from typing_extensions import TypedDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cali.core.records import (
     _LEVEL_FAST,
@@ -30,6 +29,7 @@ from cali.core.records import (
     level_from_http_status,
     parse_level,
     parse_timestamp,
+    validation_reason,
 )
 
 # Keys that shippers, Fluent Bit parsers and logging libraries use for the same field, in order of
@@ -38,8 +38,6 @@ from cali.core.records import (
 ALIASES: dict[str, tuple[str, ...]] = {
     "timestamp": ("timestamp", "time", "ts", "@timestamp", "asctime", "date"),
     "level": ("level", "severity", "levelname", "lvl", "loglevel", "log.level"),
-    "levelno": ("levelno", "level_number"),  # Python logging numbers
-    "severity_number": ("severity_number", "SeverityNumber"),  # OpenTelemetry numbers
     "message": ("message", "msg", "log"),
     "stack": ("stack", "stacktrace", "stack_trace", "exc_info", "exception", "error.stack"),
     "service": ("service", "service.name", "app", "application", "logger_service"),
@@ -48,143 +46,135 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "span_id": ("span_id", "spanId", "span.id", "spanid"),
     "env": ("env", "environment", "deployment.environment"),
 }
+# A level given as a number means what its key says (pino's `level` is the default scheme).
+NUMERIC_LEVELS = (("levelno", LevelScheme.PYTHON), ("level_number", LevelScheme.PYTHON),
+                  ("severity_number", LevelScheme.OTEL), ("SeverityNumber", LevelScheme.OTEL))
 # Fluent Bit's kinesis output stamps ingest time here; it is the fallback when a line has none.
 INGEST_TIME_KEY = "@ingested"
 _BLANK_IS_NONE = ("host", "trace_id", "span_id", "env", "stack")
 _SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _a(field: str) -> Any:
-    names = ALIASES[field]
-    return Field(validation_alias=AliasChoices(*names) if len(names) > 1 else names[0])
-
-
-@with_config(ConfigDict(extra="allow"))  # unknown keys stay in the row; finish() moves them into attributes
-class WireRow(TypedDict):
-    # An aware time or a number is parsed here; a time without an offset (UTC by the shippers' convention) or
-    # in another format stays a string, and finish() parses it.
-    timestamp: NotRequired[Annotated[AwareDatetime | str | float | None, _a("timestamp"),
-                                     Field(union_mode="left_to_right")]]
-    level: NotRequired[Annotated[str | int | float | None, _a("level")]]
-    levelno: NotRequired[Annotated[int | float | str | None, _a("levelno")]]
-    severity_number: NotRequired[Annotated[int | float | str | None, _a("severity_number")]]
-    service: Annotated[Service, _a("service")]
-    message: Annotated[Message, _a("message")]
-    stack: NotRequired[Annotated[Stack | None, _a("stack")]]
-    host: NotRequired[Annotated[Host | None, _a("host")]]
-    trace_id: NotRequired[Annotated[Id | None, _a("trace_id")]]
-    span_id: NotRequired[Annotated[Id | None, _a("span_id")]]
-    env: NotRequired[Annotated[Env | None, _a("env")]]
-
-
-WIRE: TypeAdapter[list[WireRow]] = TypeAdapter(list[WireRow])
-_FIELDS = frozenset(WireRow.__annotations__)
 _fromiso = datetime.fromisoformat
 
 
-def finish(row: dict[str, Any]) -> bool:
-    """Completes a row WIRE validated, in place. False when a value cannot be made valid: it is left as it
-    came, so LogRecord's validation names it (and the row goes to the DLQ with that reason).
+def _a(field: str, default: Any = None) -> Any:
+    names = ALIASES[field]
+    return Field(default, validation_alias=AliasChoices(*names) if len(names) > 1 else names[0])
+
+
+class WireRecord(BaseModel):
+    """A record as pydantic-core takes it from the JSON: aliases resolved, constraints checked, the keys it
+    does not know kept apart (`__pydantic_extra__`), which is what `attributes` becomes."""
+
+    model_config = ConfigDict(extra="allow")
+
+    # Times and levels come in many shapes: finish() parses them, where a failed attempt costs little.
+    timestamp: Any = _a("timestamp")
+    level: Any = _a("level")
+    service: Service = _a("service", ...)
+    message: Message = _a("message", ...)
+    stack: Stack | None = _a("stack")
+    host: Host | None = _a("host")
+    trace_id: Id | None = _a("trace_id")
+    span_id: Id | None = _a("span_id")
+    env: Env | None = _a("env")
+
+
+WIRE: TypeAdapter[list[WireRecord]] = TypeAdapter(list[WireRecord])
+
+
+def finish(record: WireRecord) -> tuple[dict[str, Any], bool]:
+    """The row of a record WIRE validated, and whether it is valid. An invalid value is left as it came,
+    so LogRecord's validation names it (and the row goes to the DLQ with that reason).
 
     Runs for every record: the common case (scalar extras, a level name, an ISO time) is kept short."""
+    row: dict[str, Any] = record.__dict__
+    extras = record.__pydantic_extra__
     ok = True
     ingested = None
-    extras = row.keys() - _FIELDS
     if extras:
-        attrs: dict[str, Any] = {}
-        for key in extras:
-            value = row.pop(key)
-            if type(value) in _SCALARS:
-                if key == INGEST_TIME_KEY:
-                    ingested = value
-                else:
-                    attrs[key] = value
-            elif key == "attributes" and type(value) is dict:
-                attrs = {**{k: v if type(v) in _SCALARS else str(v) for k, v in value.items()}, **attrs}
-            elif (key == "err" or key == "error") and type(value) is dict and type(value.get("stack")) is str \
-                    and row.get("stack") is None:
-                row["stack"] = value["stack"]  # pino/winston serialise Error objects as {"type","message","stack"}
-            else:
-                attrs[key] = str(value)
-        if attrs:
-            row["attributes"] = attrs
-    ts = row.get("timestamp")
-    if type(ts) is datetime:
-        if ts.utcoffset():
-            row["timestamp"] = ts.astimezone(UTC)
-    elif not _finish_time(row, ts, ingested):
+        ingested = extras.pop(INGEST_TIME_KEY, None)
+        if not _SCALARS.issuperset(map(type, extras.values())):
+            extras = _attributes(row, extras)
+        if extras:
+            row["attributes"] = extras
+    ts = row["timestamp"]
+    try:
+        row["timestamp"] = _iso_utc(ts) if type(ts) is str and ts[4:5] == "-" \
+            else parse_timestamp(ts if ts is not None else ingested)
+    except (ValueError, TypeError):
         ok = False
     for key in _BLANK_IS_NONE:
-        v = row.get(key)
+        v = row[key]
         if v is not None and (v == "" or v[:1].isspace()) and is_blank(v):
             row[key] = None
     msg = row["message"]
     # A joined multiline event arrives as one message; the first line is the message, the rest the stack.
-    if "\n" in msg and row.get("stack") is None:
+    if "\n" in msg and row["stack"] is None:
         head, _, rest = msg.partition("\n")
         row["message"] = head.rstrip("\r")
         row["stack"] = rest.rstrip("\n")[:MAX_STACK_CHARS] or None
-    lv = row.get("level")
+    lv = row["level"]
     level = _LEVEL_FAST.get(lv) if type(lv) is str else None
-    if level is not None and "levelno" not in row and "severity_number" not in row:
+    if level is not None:
         row["level"] = level
-    elif not _finish_level(row):
+    elif not _finish_level(row, extras):
         ok = False
-    return ok
+    return row, ok
 
 
-def _finish_time(row: dict[str, Any], ts: Any, ingested: Any) -> bool:
-    if ts is None:
-        if ingested is None:
-            return False  # a record must say when it happened, or when it was shipped
-        ts = ingested
+def _iso_utc(ts: str) -> datetime:
+    """ISO-8601, logback, Python logging in one C call; no offset means UTC (the shippers' convention)."""
     try:
-        if type(ts) is str and ts[:1].isdigit() and ts[4:5] == "-":
-            try:  # ISO-8601 without an offset, logback, Python logging: UTC, in one C call
-                row["timestamp"] = _fromiso(ts + "+00:00")
-                return True
-            except ValueError:
-                pass
-        row["timestamp"] = parse_timestamp(ts)
-        return True
+        dt = _fromiso(ts)
     except ValueError:
-        row["timestamp"] = ts
-        return False
+        return parse_timestamp(ts)
+    if dt.tzinfo is None:
+        # parsing again with the offset costs a quarter of datetime.replace(tzinfo=...) on CPython 3.11
+        return _fromiso(ts + "+00:00") if len(ts) > 10 else dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC) if dt.utcoffset() else dt
 
 
-def _finish_level(row: dict[str, Any]) -> bool:
-    """The level named, else a number by the key it came in, else the HTTP status, else guessed."""
-    value = row.pop("level", None)
-    scheme = LevelScheme.PINO
-    for key, key_scheme in (("levelno", LevelScheme.PYTHON), ("severity_number", LevelScheme.OTEL)):
-        number = row.pop(key, None)
-        if number is None:
-            continue
-        if value is None:
-            value, scheme = number, key_scheme
-        else:  # a name won: the number stays an attribute, as any alias that lost
-            row.setdefault("attributes", {})[key] = number
+def _attributes(row: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
+    """Extras with a structured value: an `attributes` object is merged, an Error object gives the stack,
+    anything else is kept as its string."""
+    attrs: dict[str, Any] = {}
+    for key, value in extras.items():
+        if type(value) in _SCALARS:
+            attrs[key] = value
+        elif key == "attributes" and type(value) is dict:
+            attrs = {**{k: v if type(v) in _SCALARS else str(v) for k, v in value.items()}, **attrs}
+        elif (key == "err" or key == "error") and type(value) is dict and type(value.get("stack")) is str \
+                and row["stack"] is None:
+            row["stack"] = value["stack"]  # pino/winston serialise Error objects as {"type","message","stack"}
+        else:
+            attrs[key] = str(value)
+    return attrs
+
+
+def _finish_level(row: dict[str, Any], extras: dict[str, Any] | None) -> bool:
+    """Not a level name: a number, by the key it came in; else the HTTP status; else guessed."""
+    value, scheme = row["level"], LevelScheme.PINO
+    if value is None and extras:
+        for key, key_scheme in NUMERIC_LEVELS:
+            if extras.get(key) is not None:
+                value, scheme = extras.pop(key), key_scheme
+                break
     if value is None:
-        status = (row.get("attributes") or {}).get("status")
+        status = extras.get("status") if extras else None
         row["level"] = level_from_http_status(status) if status is not None \
-            else guess_level(row["message"], row.get("stack"))
+            else guess_level(row["message"], row["stack"])
         return True
-    level = _LEVEL_FAST.get(value) if type(value) is str else None
-    if level is None:
-        try:
-            level = parse_level(value, scheme)
-        except ValueError:
-            row["level"] = value
-            return False
-    row["level"] = level
+    try:
+        row["level"] = parse_level(value, scheme)
+    except ValueError:
+        return False
     return True
 
 
 def normalize(raw: dict[str, Any]) -> dict[str, Any]:
     """One record's row (for APIs and tests; the consumer does whole batches). Raises ValidationError."""
-    (row,) = WIRE.validate_python([raw])
-    finish(row)
-    return row
+    (record,) = WIRE.validate_python([raw])
+    return finish(record)[0]
 
 
 def from_wire(raw: dict[str, Any]) -> LogRecord:
@@ -193,9 +183,7 @@ def from_wire(raw: dict[str, Any]) -> LogRecord:
 
 
 def row_error(row: dict[str, Any]) -> str:
-    """Why a row finish() could not complete is invalid, in LogRecord's words."""
-    from cali.core.records import validation_reason
-
+    """Why a row finish() could not make valid is invalid, in LogRecord's words."""
     try:
         LogRecord.model_validate(row)
     except ValidationError as exc:
@@ -203,4 +191,5 @@ def row_error(row: dict[str, Any]) -> str:
     return "record: could not be normalised"
 
 
-__all__ = ["ALIASES", "INGEST_TIME_KEY", "WIRE", "WireRow", "finish", "from_wire", "normalize", "row_error"]
+__all__ = ["ALIASES", "INGEST_TIME_KEY", "NUMERIC_LEVELS", "WIRE", "WireRecord", "finish", "from_wire",
+           "normalize", "row_error"]

@@ -81,9 +81,9 @@ def test_two_pipelines_on_one_stream_never_read_a_shard_at_once_and_hand_over_wi
 
     hook = webhook_secret(slack.url)
     a = pipeline_settings(stack, fresh_stream.stream, tmp_path / "a", hook, state=dynamodb_tables,
-                          pipeline={"worker_id": "cluster-a"})
+                          pipeline={"worker_id": "cluster-a", "lease_ttl_s": 15})
     b = pipeline_settings(stack, fresh_stream.stream, tmp_path / "b", hook, state=dynamodb_tables,
-                          pipeline={"worker_id": "cluster-b"})
+                          pipeline={"worker_id": "cluster-b", "lease_ttl_s": 15})
     shard_ids = {s.shard_id for s in fresh_stream.list_shards()}
     start_pipeline(a)
     wait_for(lambda: all(r.get("state") == "reading" for r in shards_of(a).values()) and len(shards_of(a)) == 2,
