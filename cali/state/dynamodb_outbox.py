@@ -37,6 +37,8 @@ DEFAULT_TABLE = "cali-outbox"
 COUNTER_PK = "meta#counter"
 QUEUE_PK = "queue"
 DEAD_PK = "dead"
+# TransactWriteItems holds 100 actions: 50 alerts of two items each.
+_ALERTS_PER_TRANSACTION = 50
 
 _CREATE = (
     "aws dynamodb create-table --table-name {table} --attribute-definitions "
@@ -125,7 +127,11 @@ class DynamoDBOutbox:
         return {"pk": _s(f"alert#{alert_id}"), "seq": _n(0)}
 
     def enqueue(self, alerts: Sequence[Alert]) -> None:
-        """Reserves len(alerts) queue positions (UpdateItem ADD), then one TransactWriteItems per alert."""
+        """Reserves len(alerts) queue positions (UpdateItem ADD), then TransactWriteItems of up to 50 alerts.
+
+        A chunk holding a replayed alert id is cancelled whole; it is then written one alert at a time, so
+        the replay is ignored and its neighbours still land (a storm of new incidents costs one call per
+        50 alerts, a replay costs what it did before)."""
         if not alerts:
             return
         resp = self._call(
@@ -137,44 +143,32 @@ class DynamoDBOutbox:
         )
         top = int(resp["Attributes"]["n"]["N"])
         now = self._clock.now().isoformat()
-        for position, alert in enumerate(alerts, start=top - len(alerts) + 1):
-            body = alert_to_json(alert)
-            id_item = {
-                **self._id_key(alert.alert_id),
-                "alert_id": _s(alert.alert_id),
-                "qseq": _n(position),
-                "status": _s(PENDING),
-                "incident_key": _s(alert.incident_key),
-                "kind": _s(alert.kind.value),
-                "alert": _s(body),
-                "enqueued_at": _s(now),
-            }
-            queue_item = {
-                "pk": _s(QUEUE_PK),
-                "seq": _n(position),
-                "alert_id": _s(alert.alert_id),
-                "alert": _s(body),
-            }
-            stored = self._transact(
-                [
-                    {
-                        "Put": {
-                            "Item": id_item,
-                            "ConditionExpression": "attribute_not_exists(#pk)",
-                            "ExpressionAttributeNames": {"#pk": "pk"},
-                        }
-                    },
-                    {
-                        "Put": {
-                            "Item": queue_item,
-                            "ConditionExpression": "attribute_not_exists(#pk)",
-                            "ExpressionAttributeNames": {"#pk": "pk"},
-                        }
-                    },
-                ]
-            )
-            if not stored:
-                log.debug("outbox: alert %s already enqueued, ignored", alert.alert_id)
+        pairs = [self._items(alert, position, now)
+                 for position, alert in enumerate(alerts, start=top - len(alerts) + 1)]
+        for k in range(0, len(pairs), _ALERTS_PER_TRANSACTION):
+            chunk = pairs[k:k + _ALERTS_PER_TRANSACTION]
+            if len(chunk) > 1 and self._transact([item for pair in chunk for item in pair]):
+                continue
+            for pair, alert in zip(chunk, alerts[k:k + _ALERTS_PER_TRANSACTION], strict=True):
+                if not self._transact(list(pair)):
+                    log.debug("outbox: alert %s already enqueued, ignored", alert.alert_id)
+
+    def _items(self, alert: Alert, position: int, now: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The id item and the queue item of one alert, each conditional on not existing yet."""
+        body = alert_to_json(alert)
+        id_item = {
+            **self._id_key(alert.alert_id),
+            "alert_id": _s(alert.alert_id),
+            "qseq": _n(position),
+            "status": _s(PENDING),
+            "incident_key": _s(alert.incident_key),
+            "kind": _s(alert.kind.value),
+            "alert": _s(body),
+            "enqueued_at": _s(now),
+        }
+        queue_item = {"pk": _s(QUEUE_PK), "seq": _n(position), "alert_id": _s(alert.alert_id), "alert": _s(body)}
+        return tuple({"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(#pk)",  # type: ignore[return-value]
+                              "ExpressionAttributeNames": {"#pk": "pk"}}} for item in (id_item, queue_item))
 
     def pending(self, limit: int) -> list[Alert]:
         """Query pk="queue" in seq order (strongly consistent)."""

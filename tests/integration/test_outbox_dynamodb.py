@@ -148,3 +148,13 @@ def test_two_outboxes_on_one_table_share_order_and_identity(outbox: DynamoDBOutb
     other.enqueue([alert(1), alert(2)])
     outbox.enqueue([alert(3)])
     assert ids(other.pending(10)) == ["a1", "a2", "a3"]
+
+
+def test_a_storm_is_written_in_chunks_and_a_replay_inside_one_is_still_ignored(outbox: DynamoDBOutbox) -> None:
+    first = [alert(n) for n in range(30)]
+    outbox.enqueue(first)
+    # 130 alerts in three transactions' worth; 5 of them were queued before (a replayed batch)
+    storm = [alert(n) for n in range(100, 160)] + first[10:15] + [alert(n) for n in range(160, 225)]
+    outbox.enqueue(storm)
+    expected = ids(first) + [a.alert_id for a in storm if a not in first[10:15]]
+    assert ids(outbox.pending(500)) == expected  # each once, in enqueue order
