@@ -60,7 +60,7 @@ def main() -> None:
                               state_dir=tmp / "state", webhook_url=slack.url,
                               ray={"namespace": "latency", "reader_cpus": 0.1, "tracker_cpus": 0.1,
                                    "alerter_cpus": 0.05})
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              runtime_env={"env_vars": bootstrap.LOOPBACK_ENV})
     rayenv.check_after_start(ray)
     stop = threading.Event()

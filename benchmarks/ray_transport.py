@@ -73,7 +73,7 @@ def measure() -> dict[str, object]:
 
     from cali.stack.procs import free_port
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     rayenv.check_after_start(ray)
 
     @ray.remote(num_cpus=0)

@@ -100,7 +100,7 @@ def main() -> None:
     a = ap.parse_args()
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              runtime_env={"env_vars": LOOPBACK_ENV})
     rayenv.check_after_start(ray)
     port = free_port()

@@ -105,7 +105,8 @@ def init_local_ray(namespace: str, num_cpus: int = 2):
     os.environ.update(LOOPBACK_ENV)
     for k, v in LOCAL_SECRETS_ENV.items():
         os.environ.setdefault(k, v)
-    ray.init(num_cpus=num_cpus, include_dashboard=False, namespace=namespace, logging_level="ERROR",
+    # address="local": a cluster of our own, even if `ray start` left a record of another one on the machine
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, namespace=namespace, logging_level="ERROR",
              log_to_driver=False, runtime_env={"env_vars": LOOPBACK_ENV})
     return ray
 

@@ -38,7 +38,7 @@ def served(tmp_path_factory, fake_llm):
     from cali.serve.command import deploy, load_config
 
     os.environ.update(LOOPBACK_ENV)
-    ray.init(num_cpus=2, include_dashboard=False, namespace="serve-tests", logging_level="ERROR",
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="serve-tests", logging_level="ERROR",
              log_to_driver=False, runtime_env={"env_vars": LOOPBACK_ENV})
     db = tmp_path_factory.mktemp("kb") / "kb.db"
     state = tmp_path_factory.mktemp("budget")

@@ -93,3 +93,45 @@ def distinct(i: int) -> str:
     """A message no other i of its service shares a template with: within a service (i % 50) each i has
     its own length, and messages of different lengths are never one template."""
     return " ".join(["failed"] * (i // 50 + 1)) + " at stage"
+
+
+def test_a_restart_resumes_windows_groups_and_watermarks():
+    state, outbox = MemoryState(), MemoryOutbox()
+    clock = FakeClock(T0)
+    svc = TrackerService(IncidentBook(clock), state, outbox, "tracker/s/0")
+    svc.restore()
+    keys = svc.ingest([cand("Timeout talking to inventory after 3001ms", n=1)])
+    again = TrackerService(IncidentBook(clock), state, outbox, "tracker/s/0")
+    assert again.restore() > 0
+    assert again.ingest([cand("Timeout talking to inventory after 3001ms", n=1)]) == keys  # replay: dropped
+    assert again.ingest([cand("Timeout talking to inventory after 9ms", n=2)]) == keys  # same group id
+    assert len(outbox.items) == 1 and again.book.throttler.windows[keys[0]].count == 2
+    clock.advance(301)
+    assert again.tick() == 1  # the summary of the window opened before the restart
+    assert not [n for n in state.scopes["tracker/s/0"] if n.startswith("w|")]  # closed windows are deleted
+
+
+def test_nothing_persisted_or_alerted_holds_a_secret():
+    state, outbox = MemoryState(), MemoryOutbox()
+    svc = TrackerService(IncidentBook(FakeClock(T0)), state, outbox, "t")
+    svc.restore()
+    secret = "postgres://orders:hunter2secret@db.internal:5432/orders"
+    stack = ("psycopg2.OperationalError: for user bob@example.com\n"
+             "  token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc123def456")
+    svc.ingest([cand(f"cannot connect to {secret} as bob@example.com", stack)])
+    stored = orjson.dumps(state.scopes["t"]).decode() + "".join(a.model_dump_json() for a in outbox.items.values())
+    for leaked in ("hunter2secret", "bob@example.com", "eyJhbGciOiJIUzI1NiJ9"):
+        assert leaked not in stored  # neither the windows, the template groups, nor the alerts
+    assert "[REDACTED:" in stored and "db.internal" in stored
+
+
+def test_two_trackers_one_incident_one_alert():
+    """Routing and grouping share one identity: every record of a service reaches the one tracker that
+    groups that service, so variants that only its miner can merge still make one incident."""
+    books = [book(), book()]
+    variants = [cand(f"Slow query on shard {s} took {ms}ms", n=i)
+                for i, (s, ms) in enumerate([("db-3", 3001), ("db-12", 12), ("db-7", 77)])]
+    alerts = []
+    for c in variants:
+        alerts += books[route(c.record.service, 2)].ingest([c]).alerts
+    assert len(alerts) == 1
