@@ -171,7 +171,8 @@ def init_ray(settings: Settings, *, num_cpus: float | None = None) -> Any:
     # address="local": a Ray of our own, never one a `ray start` on this machine recorded
     ctx = ray.init(address="local", namespace=settings.ray.namespace, include_dashboard=True,
                    dashboard_host="127.0.0.1", dashboard_port=settings.ray.dashboard_port,
-                   num_cpus=num_cpus or os.cpu_count(), logging_level="WARNING", log_to_driver=False, configure_logging=True,
+                   num_cpus=num_cpus or os.cpu_count(), logging_level="WARNING", log_to_driver=False,
+                   configure_logging=True,
                    runtime_env={"env_vars": LOOPBACK_ENV})
     try:
         rayenv.check_after_start(ray)

@@ -80,7 +80,8 @@ class TrackerService:
             self._stale = False
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
-            return {"alerts_sent": self.book.sent, "alerts_suppressed": self.book.suppressed,
-                    "open_incidents": len(self.book.throttler.windows), "replays_dropped": self.replays,
-                    "services": len(self.book.groups.miners)}
+        # Without the lock: a long batch (an alert storm) must not make the tracker look dead to liveness
+        # checks; the counters may be one batch behind.
+        return {"alerts_sent": self.book.sent, "alerts_suppressed": self.book.suppressed,
+                "open_incidents": len(self.book.throttler.windows), "replays_dropped": self.replays,
+                "services": len(self.book.groups.miners)}
