@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from cali.config import AwsSettings, StateSettings
 from cali.embed.openai_embed import OpenAIEmbedConfig
@@ -18,7 +19,8 @@ class EmbedderSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["minilm", "openai", "hashing"] = "minilm"
-    openai: OpenAIEmbedConfig | None = None  # kind=openai
+    openai: OpenAIEmbedConfig | None = None  # kind=openai (its api_key is never given here: see api_key_env)
+    api_key_env: str = "CALI_EMBEDDINGS_API_KEY"  # kind=openai: the key, read in the replica's environment
     dim: int = 256  # kind=hashing
 
 
@@ -98,4 +100,7 @@ def build_embedder(spec: EmbedderSpec) -> Any:
         return MiniLMEmbedder()
     if spec.kind == "hashing":
         return HashingEmbedder(dim=spec.dim)
-    return OpenAIEmbedder(spec.openai or OpenAIEmbedConfig())
+    config = spec.openai or OpenAIEmbedConfig()
+    key = os.environ.get(spec.api_key_env)
+    # The key is resolved here, inside the replica: Serve args are kept in the controller's state.
+    return OpenAIEmbedder(config.model_copy(update={"api_key": SecretStr(key)}) if key else config)
