@@ -132,8 +132,13 @@ def notifier(settings: Settings) -> Any:
 
     slack = settings.slack
     policy = RetryPolicy(max_retries=slack.max_retries, timeout=slack.timeout_s)
-    if slack.bot_token is not None:
-        return SlackNotifier(bot_token=slack.bot_token, channel=slack.channel,
+    bot_token = slack.bot_token
+    if bot_token is None and slack.bot_token_secret_id:
+        from cali.secrets.aws import SecretsManagerSecret
+
+        bot_token = SecretsManagerSecret(aws_client(settings, "secretsmanager"), slack.bot_token_secret_id).get()
+    if bot_token is not None:
+        return SlackNotifier(bot_token=bot_token, channel=slack.channel,
                              dashboard_url_template=slack.dashboard_url, policy=policy)
     return SlackNotifier(webhook_url=webhook_secret(settings).get(), dashboard_url_template=slack.dashboard_url,
                          policy=policy)

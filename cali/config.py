@@ -72,6 +72,8 @@ class SlackSettings(_Section):
     # Name or ARN in AWS Secrets Manager holding the webhook URL; used when webhook_url is unset.
     webhook_secret_id: str | None = None
     bot_token: SecretStr | None = None
+    # Name or ARN in AWS Secrets Manager holding the bot token (xoxb-...); used when bot_token is unset.
+    bot_token_secret_id: str | None = None
     channel: str | None = None
     dashboard_url: str | None = None  # template: {service}, {trace_id}, {fingerprint}
     timeout_s: float = Field(5.0, gt=0)
@@ -79,7 +81,7 @@ class SlackSettings(_Section):
 
     @model_validator(mode="after")
     def _bot_needs_channel(self) -> SlackSettings:
-        if self.bot_token is not None and not self.channel:
+        if (self.bot_token is not None or self.bot_token_secret_id) and not self.channel:
             raise ValueError("bot_token is set but channel is not: set CALI_SLACK__CHANNEL (e.g. #alerts)")
         return self
 
