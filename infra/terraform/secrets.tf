@@ -1,7 +1,7 @@
 # Secrets Manager entries. Terraform creates them empty (no value in code or state) except the Redis
 # AUTH token, which it generates for ElastiCache. Fill the others once (docs/deploy.md, step 4):
 #   slack-webhook      the incoming-webhook URL (CALI_SLACK__WEBHOOK_SECRET_ID reads it in the Alerter)
-#   slack-bot-token    optional: xoxb- token for threaded replies (synced into the pods' Secret)
+#   slack-bot-token    optional: xoxb- token for threaded replies (CALI_SLACK__BOT_TOKEN_SECRET_ID reads it)
 #   llm-api-key        the OpenAI-compatible API key (read by the Analyzer replicas)
 #   analyze-api-token  the bearer token POST /analyze requires
 #   milvus-token       root:<password> of the Milvus server (the same password goes to its Helm install)
