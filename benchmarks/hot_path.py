@@ -28,7 +28,7 @@ from cali.core.parsing import FORMATS, MultilineJoiner, parse_event, to_kinesis_
 from cali.core.ports import Health
 from cali.gen import run_generate
 from cali.gen.sources import DEMO_SOURCES
-from cali.service.shard_consumer import ConsumerOptions, ShardConsumer
+from cali.service.shard_consumer import ConsumerOptions, ShardConsumer, tune_gc_for_reading
 
 
 def build_payloads(n: int, seed: int) -> list[bytes]:
@@ -159,6 +159,7 @@ def main() -> None:
     size = sum(map(len, payloads)) / len(payloads)
     print(f"machine: {machine()}")
     print(f"built {len(payloads):,} records (mean {size:.0f} bytes) in {time.perf_counter() - t:.1f}s")
+    tune_gc_for_reading()  # as a ShardReader's process does
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
     if cores:
         os.sched_setaffinity(0, {cores[0]})  # one core, as the target says

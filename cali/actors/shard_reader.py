@@ -16,7 +16,7 @@ from cali.core.fingerprint import route
 from cali.core.incidents import Candidate
 from cali.core.ports import Rejected, Unavailable
 from cali.service.leases import LeaseHolder
-from cali.service.shard_consumer import ConsumerOptions, ShardConsumer
+from cali.service.shard_consumer import ConsumerOptions, ShardConsumer, tune_gc_for_reading
 
 log = logging.getLogger(__name__)
 ACK_TIMEOUT_S = 30.0
@@ -54,6 +54,7 @@ class ShardReader:
         if taken is None:
             self.lease.lost.set()
         self.consumer.lost = self.lease.lost
+        tune_gc_for_reading()  # this actor's process reads one shard and nothing else
 
     def _tracker_handles(self) -> list[Any]:
         if self._trackers is None:

@@ -1,8 +1,9 @@
-"""A bounded window of recently seen event ids, to drop at-least-once replays."""
+"""A bounded window of recently seen keys (event ids, origin hashes), to recognise at-least-once repeats."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 
 class RecentIds:
@@ -10,19 +11,19 @@ class RecentIds:
         self.capacity = capacity
         self._ids: OrderedDict[str, None] = OrderedDict()
 
-    def __contains__(self, event_id: object) -> bool:
-        return event_id in self._ids
+    def __contains__(self, key: object) -> bool:
+        return key in self._ids
 
-    def add(self, event_id: str) -> None:
-        self._ids[event_id] = None
+    def add(self, key: Any) -> None:
+        self._ids[key] = None
         if len(self._ids) > self.capacity:
             self._ids.popitem(last=False)
 
-    def seen(self, event_id: str) -> bool:
-        """True if event_id was seen within the window; records it otherwise."""
-        if event_id in self._ids:
+    def seen(self, key: Any) -> bool:
+        """True if key was seen within the window; records it otherwise."""
+        if key in self._ids:
             return True
-        self.add(event_id)
+        self.add(key)
         return False
 
     def __len__(self) -> int:
