@@ -129,6 +129,20 @@ class PipelineSettings(_Section):
     check_interval_s: float = Field(10.0, gt=0)
 
 
+class IndexSettings(_Section):
+    # Where logs and incidents are searchable (the console, Grafana): SQLite FTS5 locally, OpenSearch in AWS.
+    backend: Literal["sqlite", "opensearch", "off"] = "sqlite"
+    levels: list[Level] = [Level.INFO, Level.WARN, Level.ERROR, Level.FATAL]  # logs indexed at these levels
+    retention_days: int = Field(14, ge=1)
+    max_mb: float = Field(2048.0, gt=0)  # sqlite: oldest logs go past this size too
+    sqlite_path: Path = Path(".local/index/cali-index.db")
+    opensearch_url: str | None = None  # https://vpc-cali-logs-....es.amazonaws.com
+    opensearch_auth: Literal["sigv4", "basic", "none"] = "sigv4"
+    opensearch_username: str | None = None
+    opensearch_password: SecretStr | None = None
+    queue_max_rows: int = Field(200_000, ge=1_000)  # past it the oldest waiting rows are dropped (S3 has them)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALI_", env_nested_delimiter="__", extra="forbid",
                                       toml_file="cali.toml")
@@ -142,6 +156,7 @@ class Settings(BaseSettings):
     ray: RaySettings = RaySettings()
     analysis: AnalysisSettings = AnalysisSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    index: IndexSettings = IndexSettings()
     # What `cali ship` and `cali fluentbit render` read: [[sources]]/[[formats]] or CALI_SOURCES (JSON).
     sources: list[SourceSettings] = []
     formats: list[FormatSettings] = []
@@ -182,7 +197,7 @@ def local_settings(*, kinesis_endpoint: str, aws_endpoint: str, state_dir: Path,
 # starts a local Ray (workers inherit it) and a cluster sets from its own Secret.
 SECRET_FIELDS: tuple[tuple[str, ...], ...] = (("aws", "access_key_id"), ("aws", "secret_access_key"),
                                                 ("slack", "webhook_url"), ("slack", "bot_token"),
-                                                ("analysis", "llm", "api_key"))
+                                                ("analysis", "llm", "api_key"), ("index", "opensearch_password"))
 
 
 def secret_env(path: tuple[str, ...]) -> str:

@@ -1,0 +1,289 @@
+"""The embedded index: one SQLite file in WAL mode, FTS5 over message and stack, retention by age and size.
+
+Readers, the alerter and the console open the same file from their own processes: WAL lets them read
+while one of them writes. Per-minute counts by service and level are kept by triggers in the same
+transaction as the rows, so trend charts never scan the logs.
+
+Search semantics (shared with the OpenSearch adapter): words are runs of letters and digits, compared
+case-insensitively, every word must occur in the message or in the first 2,000 characters of the stack
+(the exception lines; the frames below add cost, not findability). FTS5 `detail=none` keeps only which
+rows hold a word, the smallest and fastest index for that.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cali.core.alerts import Alert
+from cali.core.index import (
+    TOTAL_CAP,
+    IncidentQuery,
+    LogPage,
+    LogQuery,
+    Trend,
+    TrendQuery,
+    cursor_of,
+    incident_matches,
+    log_document_problem,
+    merge_alert,
+    parse_cursor,
+    resolve,
+    to_millis,
+    trend_buckets,
+    words,
+)
+from cali.core.ports import Health
+from cali.index.port import IndexUnavailable, WriteResult
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS logs (
+  id INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, ts INTEGER NOT NULL, level TEXT NOT NULL,
+  service TEXT NOT NULL, incident_key TEXT, message TEXT NOT NULL, stack TEXT, doc BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS logs_ts ON logs(ts, event_id);
+CREATE INDEX IF NOT EXISTS logs_incident ON logs(incident_key, ts) WHERE incident_key IS NOT NULL;
+CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(message, stack, content='logs', content_rowid='id',
+  detail='none', tokenize='unicode61 remove_diacritics 0');
+CREATE TABLE IF NOT EXISTS counts (
+  minute INTEGER NOT NULL, service TEXT NOT NULL, level TEXT NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY (minute, service, level)) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS logs_ai AFTER INSERT ON logs BEGIN
+  INSERT INTO logs_fts(rowid, message, stack) VALUES (new.id, new.message, substr(new.stack, 1, 2000));
+  INSERT INTO counts VALUES (new.ts / 60000, new.service, new.level, 1)
+    ON CONFLICT (minute, service, level) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS logs_ad AFTER DELETE ON logs BEGIN
+  INSERT INTO logs_fts(logs_fts, rowid, message, stack) VALUES ('delete', old.id, old.message,
+    substr(old.stack, 1, 2000));
+  UPDATE counts SET n = n - 1 WHERE minute = old.ts / 60000 AND service = old.service AND level = old.level;
+END;
+CREATE TABLE IF NOT EXISTS incidents (
+  incident_key TEXT PRIMARY KEY, last_seen TEXT NOT NULL, status TEXT NOT NULL, service TEXT NOT NULL,
+  doc BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS incidents_seen ON incidents(last_seen);
+"""
+_INSERT = ("INSERT OR IGNORE INTO logs (event_id, ts, level, service, incident_key, message, stack, doc) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_DELETE_CHUNK = 5_000
+
+
+class SqliteIndex:
+    def __init__(self, path: str | Path, *, retention_days: int = 14, max_bytes: int = 2 << 30,
+                 busy_timeout_s: float = 10.0) -> None:
+        self.path = Path(path)
+        self.retention = timedelta(days=retention_days)
+        self.max_bytes = max_bytes
+        self.busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"SqliteIndex({self.path})"
+
+    # -- connection --------------------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
+            conn.execute("PRAGMA cache_size=-32000")
+            conn.executescript(_SCHEMA)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # locked past busy_timeout: another writer holds it
+            raise IndexUnavailable(f"SQLite index {self.path}: BEGIN IMMEDIATE failed: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- writes ------------------------------------------------------------------------------------------
+    def write_logs(self, docs: Sequence[dict[str, Any]]) -> WriteResult:
+        """INSERT OR IGNORE by event_id in one transaction; a document that cannot be read is rejected."""
+        result = WriteResult()
+        params = []
+        for i, d in enumerate(docs):
+            problem = log_document_problem(d)
+            if problem:
+                result.rejected.append((i, problem))
+                continue
+            try:
+                body = {k: v for k, v in d.items() if k not in ("message", "stack")}
+                params.append((d["event_id"], to_millis(d["@timestamp"]), d["level"], d["service"],
+                               d.get("incident_key"), d["message"], d.get("stack"), orjson.dumps(body)))
+            except (KeyError, ValueError, TypeError, orjson.JSONEncodeError) as exc:
+                result.rejected.append((i, f"{type(exc).__name__}: {exc}"))
+        if params:
+            try:
+                with self._tx() as conn:
+                    conn.executemany(_INSERT, params)
+            except sqlite3.OperationalError as exc:  # disk I/O, full disk, lock: the batch can be retried
+                raise IndexUnavailable(f"SQLite index {self.path}: insert of {len(params)} rows failed: {exc}") \
+                    from exc
+        result.written = len(params)
+        return result
+
+    def add_alert(self, alert: Alert) -> dict[str, Any]:
+        with self._tx() as conn:
+            row = conn.execute("SELECT doc FROM incidents WHERE incident_key = ?", (alert.incident_key,)).fetchone()
+            doc = merge_alert(orjson.loads(row[0]) if row else None, alert)
+            self._put_incident(conn, doc)
+        return doc
+
+    def resolve_incident(self, incident_key: str, *, note: str, at: datetime, by: str = "console",
+                         category: str | None = None, kb_id: str | None = None) -> dict[str, Any]:
+        with self._tx() as conn:
+            row = conn.execute("SELECT doc FROM incidents WHERE incident_key = ?", (incident_key,)).fetchone()
+            if row is None:
+                raise KeyError(f"no incident {incident_key!r} in {self.path}")
+            doc = resolve(orjson.loads(row[0]), note=note, at=at, by=by, category=category, kb_id=kb_id)
+            self._put_incident(conn, doc)
+        return doc
+
+    @staticmethod
+    def _put_incident(conn: sqlite3.Connection, doc: dict[str, Any]) -> None:
+        conn.execute("INSERT INTO incidents VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_key) DO UPDATE SET "
+                     "last_seen = excluded.last_seen, status = excluded.status, doc = excluded.doc",
+                     (doc["incident_key"], doc["last_seen"], doc["status"], doc["service"], orjson.dumps(doc)))
+
+    def apply_retention(self, now: datetime) -> int:
+        """Deletes logs older than the retention, then the oldest while the file is over max_bytes."""
+        removed = 0
+        cutoff = to_millis(now - self.retention)
+        while True:
+            with self._tx() as conn:
+                n = conn.execute("DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE ts < ? ORDER BY ts "
+                                 "LIMIT ?)", (cutoff, _DELETE_CHUNK)).rowcount
+            removed += n
+            if n < _DELETE_CHUNK:
+                break
+        while self.used_bytes() > self.max_bytes:
+            with self._tx() as conn:
+                n = conn.execute("DELETE FROM logs WHERE id IN (SELECT id FROM logs ORDER BY ts LIMIT ?)",
+                                 (_DELETE_CHUNK,)).rowcount
+            removed += n
+            if n == 0:
+                break
+        if removed:
+            with self._tx() as conn:
+                conn.execute("DELETE FROM counts WHERE n <= 0")
+        return removed
+
+    def used_bytes(self) -> int:
+        """Pages in use (freed pages are reused, so the file need not shrink)."""
+        conn = self._conn()
+        pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return int(pages) * int(conn.execute("PRAGMA page_size").fetchone()[0])
+
+    # -- reads -------------------------------------------------------------------------------------------
+    def search_logs(self, q: LogQuery) -> LogPage:
+        where, params = self._log_filter(q)
+        sql_where = " AND ".join(where) or "1"
+        conn = self._conn()
+        total = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM logs WHERE {sql_where} LIMIT {TOTAL_CAP})",
+                             params).fetchone()[0]
+        if q.cursor:
+            ms, event_id = parse_cursor(q.cursor)
+            where.append("(ts, event_id) < (?, ?)")
+            params += [ms, event_id]
+        rows = conn.execute(f"SELECT message, stack, doc FROM logs WHERE {' AND '.join(where) or '1'} "
+                            "ORDER BY ts DESC, event_id DESC LIMIT ?", [*params, q.limit + 1]).fetchall()
+        docs = []
+        for message, stack, body in rows[:q.limit]:
+            doc = orjson.loads(body)
+            doc["message"] = message
+            if stack is not None:
+                doc["stack"] = stack
+            docs.append(doc)
+        more = len(rows) > q.limit
+        return LogPage(docs, total, cursor_of(docs[-1]) if more and docs else None)
+
+    @staticmethod
+    def _log_filter(q: LogQuery) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        terms = words(q.text)
+        if terms:
+            where.append("id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)")
+            params.append(" ".join(f'"{t}"' for t in terms))  # each word quoted: no FTS5 syntax from users
+        if q.start is not None:
+            where.append("ts >= ?")
+            params.append(to_millis(q.start))
+        if q.end is not None:
+            where.append("ts < ?")
+            params.append(to_millis(q.end))
+        for column, values in (("service", q.services), ("level", q.levels)):
+            if values:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                params += list(values)
+        if q.incident_key:
+            where.append("incident_key = ?")
+            params.append(q.incident_key)
+        return where, params
+
+    def trend(self, q: TrendQuery) -> Trend:
+        buckets = trend_buckets(q)
+        step = q.interval_s // 60
+        where = ["minute >= ?", "minute < ?"]
+        params: list[Any] = [buckets[0] // 60000 if buckets else 0, to_millis(q.end) // 60000 + 1]
+        for column, values in (("service", q.services), ("level", q.levels)):
+            if values:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                params += list(values)
+        rows = self._conn().execute(
+            f"SELECT minute / {step} * {step} * 60000 AS b, {q.by}, SUM(n) FROM counts WHERE {' AND '.join(where)} "
+            f"GROUP BY b, {q.by} HAVING SUM(n) > 0", params).fetchall()
+        pos = {b: i for i, b in enumerate(buckets)}
+        series: dict[str, list[int]] = {}
+        for b, name, n in rows:
+            if b in pos:
+                series.setdefault(name, [0] * len(buckets))[pos[b]] += int(n)
+        return Trend(buckets, dict(sorted(series.items())))
+
+    def incidents(self, q: IncidentQuery) -> list[dict[str, Any]]:
+        sql, params = "SELECT doc FROM incidents", []
+        if q.status:
+            sql, params = sql + " WHERE status = ?", [q.status]
+        out = []
+        for (body,) in self._conn().execute(sql + " ORDER BY last_seen DESC", params):
+            doc = orjson.loads(body)
+            if incident_matches(doc, q):
+                out.append(doc)
+                if len(out) >= q.limit:
+                    break
+        return out
+
+    def incident(self, incident_key: str) -> dict[str, Any] | None:
+        row = self._conn().execute("SELECT doc FROM incidents WHERE incident_key = ?", (incident_key,)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def healthcheck(self) -> Health:
+        """Opens the file, creates the schema, counts rows."""
+        try:
+            n = self._conn().execute("SELECT COUNT(*) FROM incidents").fetchone()[0]
+            return Health("index", True, f"SQLite FTS5 index {self.path}: {n} incidents")
+        except sqlite3.Error as exc:
+            return Health("index", False, f"SQLite index {self.path}: {exc}; check the directory is writable "
+                                          "(CALI_INDEX__SQLITE_PATH)")
