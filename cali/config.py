@@ -135,7 +135,7 @@ class IndexSettings(_Section):
     levels: list[Level] = [Level.INFO, Level.WARN, Level.ERROR, Level.FATAL]  # logs indexed at these levels
     retention_days: int = Field(14, ge=1)
     max_mb: float = Field(2048.0, gt=0)  # sqlite: oldest logs go past this size too
-    sqlite_path: Path = Path(".local/index/cali-index.db")
+    sqlite_path: Path | None = None  # default: index.db in state.sqlite_dir
     opensearch_url: str | None = None  # https://vpc-cali-logs-....es.amazonaws.com
     opensearch_auth: Literal["sigv4", "basic", "none"] = "sigv4"
     opensearch_username: str | None = None

@@ -27,8 +27,11 @@ class Alerter:
         self._stop = threading.Event()
         outbox, clock = bootstrap.outbox(settings), bootstrap.clock()
         self.followup = bootstrap.analysis_followup(settings, outbox, clock, on_queued=self.nudge)
+        # Each delivered alert (FIRST, SUMMARY, ANALYSIS) also goes into its incident in the index.
+        self.incidents = bootstrap.incident_feed(settings)
+        hooks = [h for h in (self.followup.on_delivered if self.followup else None, self.incidents) if h]
         self.loop = DeliveryLoop(outbox, bootstrap.notifier(settings), clock,
-                                 on_delivered=self.followup.on_delivered if self.followup else None)
+                                 on_delivered=_each(hooks) if hooks else None)
         # One drain per outbox, across clusters too (an upgrade runs two): the drain holds a lease.
         self.keeper = LeaseKeeper(bootstrap.checkpoints(settings), settings.kinesis.stream, names.ALERTER_LEASE,
                                   bootstrap.worker_id(settings), settings.pipeline.lease_ttl_s, clock,
@@ -64,6 +67,8 @@ class Alerter:
                "last_error": s.last_error, "draining": self.keeper.held.is_set()}
         if self.followup is not None:
             out["analysis"] = dict(vars(self.followup.stats))
+        if self.incidents is not None:
+            out["index"] = dict(vars(self.incidents.stats))
         return out
 
     def stop(self) -> None:
@@ -73,3 +78,15 @@ class Alerter:
         self.keeper.release()
         if self.followup is not None:
             self.followup.close()
+        if self.incidents is not None:
+            self.incidents.stop(timeout_s=10)
+
+
+def _each(hooks: list[Any]) -> Any:
+    def call(alert: Any) -> None:
+        for hook in hooks:
+            try:
+                hook(alert)
+            except Exception as exc:  # one hook failing must not keep the others from running
+                log.warning("after-delivery hook %s failed for %s: %s", hook, alert.alert_id, exc)
+    return call

@@ -33,9 +33,11 @@ class ShardReader:
         k, a, p = settings.kinesis, settings.archive, settings.pipeline
         clock = bootstrap.clock()
         self.checkpoints = bootstrap.checkpoints(settings)
+        archive = bootstrap.archive(settings)
+        self.index_feed = bootstrap.log_feed(settings, shard_id, dead_letters=archive)
         self.consumer = ShardConsumer(
             stream=k.stream, shard_id=shard_id, owner=self.owner, source=bootstrap.kinesis_source(settings),
-            archive=bootstrap.archive(settings), checkpoints=self.checkpoints,
+            archive=archive, checkpoints=self.checkpoints, index=self.index_feed,
             state=bootstrap.state_store(settings), send=self._send, clock=clock,
             alert_filter=bootstrap.alert_filter(settings), is_child=is_child,
             options=ConsumerOptions(start=k.start, start_timestamp=k.start_timestamp,
@@ -94,6 +96,8 @@ class ShardReader:
         keeper = threading.Thread(target=self.lease.keep, args=(self._stop,), name="lease", daemon=True)
         keeper.start()
         outcome = self.consumer.run(self._stop)
+        if self.index_feed is not None:
+            self.index_feed.stop(timeout_s=10)  # what was archived gets indexed before the reader goes
         if outcome in ("stopped", "shard_end"):
             self._stop.set()
             keeper.join(timeout=5)
@@ -104,7 +108,10 @@ class ShardReader:
         self._stop.set()
 
     def status(self) -> dict[str, Any]:
-        return self.consumer.status.to_dict()
+        out = self.consumer.status.to_dict()
+        if self.index_feed is not None:
+            out["index"] = vars(self.index_feed.stats).copy()
+        return out
 
     def ping(self) -> str:
         return self.shard_id

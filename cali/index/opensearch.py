@@ -26,7 +26,7 @@ from cali.core.index import (
 )
 from cali.core.ports import Health
 from cali.index import opensearch_mapping as m
-from cali.index.port import IndexUnavailable, WriteResult
+from cali.index.port import DocumentRejected, IndexUnavailable, WriteResult
 
 log = logging.getLogger(__name__)
 RETRYABLE = {429, 502, 503, 504}  # per-document statuses worth another try (es_rejected_execution, overload)
@@ -144,7 +144,7 @@ class OpenSearchIndex:
     def _update_incident(self, key: str, change: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
         """GET, change, then PUT with if_seq_no/if_primary_term (or _create): a concurrent writer makes it 409,
         and the change is applied again to what that writer stored."""
-        from opensearchpy.exceptions import ConflictError, NotFoundError
+        from opensearchpy.exceptions import ConflictError, NotFoundError, RequestError
 
         self._setup_once()
         doc_id = incident_fingerprint(key)
@@ -166,6 +166,8 @@ class OpenSearchIndex:
                 return new
             except ConflictError:
                 continue
+            except RequestError as exc:  # 400: the mapping refuses this document
+                raise DocumentRejected(f"OpenSearch PUT {m.INCIDENTS_INDEX}/_doc/{doc_id}: {_describe(exc)}") from exc
             except Exception as exc:
                 raise IndexUnavailable(f"OpenSearch PUT {m.INCIDENTS_INDEX}/_doc/{doc_id}: {_describe(exc)}") from exc
         raise IndexUnavailable(f"incident {key!r}: 10 conflicting concurrent updates in a row")

@@ -24,6 +24,10 @@ class IndexUnavailable(Exception):
     """The index cannot take the write now (down, throttled, 5xx): retry the whole call later."""
 
 
+class DocumentRejected(Exception):
+    """The index refuses this document for good (a mapping or validation error): retrying cannot help."""
+
+
 class IndexWriter(HealthChecked, Protocol):
     def write_logs(self, docs: Sequence[dict[str, Any]]) -> WriteResult:
         """Indexes log documents (cali.core.index.log_document) by event_id: a repeat overwrites, never doubles."""
