@@ -96,6 +96,14 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
         llm = settings.analysis.llm.model_dump(mode="json", exclude={"api_key"}) if settings.analysis.llm else None
         deploy(load_config(), port=opt.serve_port,
                args_update={"knowledge": {"uri": str(root / "kb.db")}, "analyzer": {"llm": llm}})
+    from cali.serve.command import load_config
+    from cali.serve.console import deploy_console
+
+    # The console reads the index the readers and the alerter write (state/index.db).
+    console_url = deploy_console(load_config(name="cali-console"), port=opt.serve_port, args_update={
+        "index": {"sqlite_path": str(state / "index.db")}, "ray_namespace": settings.ray.namespace,
+        **({} if opt.analysis else {"knowledge": None})})
+    console.print(f"CALI console: [bold]{console_url}/[/bold]")
     start_pipeline(settings)
 
     gen_result: dict[str, Any] = {}

@@ -15,11 +15,13 @@ from cali.config import Settings, with_secrets
 from cali.core.fingerprint import route
 from cali.core.incidents import Candidate
 from cali.core.ports import Rejected, Unavailable
+from cali.metrics import Recorder, record_reader
 from cali.service.leases import LeaseHolder
 from cali.service.shard_consumer import ConsumerOptions, ShardConsumer
 
 log = logging.getLogger(__name__)
 ACK_TIMEOUT_S = 30.0
+METRICS_EVERY_S = 2.0
 
 
 @ray.remote(max_concurrency=4)  # run() loops in one thread; status()/stop() answer from others
@@ -95,6 +97,7 @@ class ShardReader:
             return "lease_lost"
         keeper = threading.Thread(target=self.lease.keep, args=(self._stop,), name="lease", daemon=True)
         keeper.start()
+        threading.Thread(target=self._metrics, name="metrics", daemon=True).start()
         outcome = self.consumer.run(self._stop)
         if self.index_feed is not None:
             self.index_feed.stop(timeout_s=10)  # what was archived gets indexed before the reader goes
@@ -103,6 +106,18 @@ class ShardReader:
             keeper.join(timeout=5)
             self.lease.release()  # graceful hand-off: the next worker need not wait for expiry
         return outcome
+
+    def _metrics(self) -> None:
+        """Ray metrics from the status the reader keeps anyway: nothing is added to the read loop."""
+        rec = Recorder()
+        while True:
+            stopping = self._stop.wait(METRICS_EVERY_S)
+            try:
+                record_reader(rec, self.status())
+            except Exception as exc:  # metrics are best effort; the reader goes on
+                log.debug("metrics: %s", exc)
+            if stopping:
+                return
 
     def stop(self) -> None:
         self._stop.set()
