@@ -80,13 +80,16 @@ class ConsoleService:
         st = self.status()
         shards = st.get("shards") or []
         alerter = st.get("alerter") or {}
-        return {"shards": shards, "trackers": st.get("trackers") or [], "alerter": alerter,
+        problems = list(st.get("problems", []))
+        if not shards and not st.get("alerter"):
+            problems.append("no pipeline is running in this Ray namespace: start it with `cali run` or `cali demo`")
+        return {"shards": shards, "trackers": st.get("trackers") or [], "alerter": st.get("alerter"),
                 "totals": {"records": sum(s.get("records", 0) for s in shards),
                            "dlq": sum(s.get("dead", 0) + s.get("set_aside", 0) for s in shards),
                            "pending_bytes": sum(s.get("pending_bytes", 0) for s in shards),
                            "max_lag_ms": max((s.get("millis_behind_latest") or 0 for s in shards), default=0),
                            "outbox_delivered": alerter.get("delivered", 0), "outbox_dead": alerter.get("dead", 0)},
-                "problems": st.get("problems", [])}
+                "problems": problems}
 
     def resolve(self, key: str, r: Resolution) -> dict[str, Any]:
         """Marks the incident resolved and writes the resolution to the knowledge base as a curated entry,

@@ -192,8 +192,8 @@ class ConsoleDeployment:
         self._authorize(request)
         started = time.monotonic()
         try:
-            return self.service.logs(text=q, services=split_values(service), levels=split_values(level), minutes=minutes,
-                                     cursor=cursor or None, limit=limit)
+            return self.service.logs(text=q, services=split_values(service), levels=split_values(level),
+                                     minutes=minutes, cursor=cursor or None, limit=limit)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
         finally:
