@@ -100,24 +100,38 @@ class _Null:
     def healthcheck(self) -> Health: return Health("null", True, "")
 
 
-def bench_pure(payloads: list[bytes]) -> dict:
+def bench_pure(payloads: list[bytes], index_dir: Path | None = None) -> dict:
+    """`index_dir`: also feed a SQLite FTS5 index there (LogFeed, its own thread, INFO and above)."""
     sink, alerts = _Null(), [0]
+    feed = None
+    if index_dir is not None:
+        from cali.index.sqlite_fts import SqliteIndex
+        from cali.service.index_feed import LogFeed
+
+        feed = LogFeed(SqliteIndex(index_dir / "index.db"), levels=["INFO", "WARN", "ERROR", "FATAL"],
+                       shard_id="shardId-000000000000", clock=SystemClock(), max_rows=len(payloads) + 1)
+        feed.start()
     def count(candidates: list) -> list:
         alerts[0] += len(candidates)
         return [None] * len(candidates)
 
     c = ShardConsumer(stream="bench", shard_id="shardId-000000000000", owner="bench", source=_MemoryShard(payloads),
                       archive=sink, checkpoints=sink, state=sink, send=count, clock=SystemClock(),
-                      options=ConsumerOptions(flush_max_records=5000, flush_interval_s=1e9, dedup_window=200_000))
+                      options=ConsumerOptions(flush_max_records=5000, flush_interval_s=1e9, dedup_window=200_000),
+                      index=feed)
     t0 = time.perf_counter()
     c.open()
     while c.step() >= 0:
         pass
     dt = time.perf_counter() - t0
     st = c.status
-    return {"records": st.records, "valid": st.valid, "dead": st.dead, "alert_candidates": alerts[0],
-            "seconds": round(dt, 2), "records_per_s": round(st.records / dt),
-            "archive_gzip_mb": round(sink.bytes / 1e6, 1)}
+    out = {"records": st.records, "valid": st.valid, "dead": st.dead, "alert_candidates": alerts[0],
+           "seconds": round(dt, 2), "records_per_s": round(st.records / dt),
+           "archive_gzip_mb": round(sink.bytes / 1e6, 1)}
+    if feed is not None:
+        feed.stop(timeout_s=600)  # the index catches up after the reader is done
+        out |= {"indexed": feed.stats.indexed, "index_caught_up_after_s": round(time.perf_counter() - t0, 2)}
+    return out
 
 
 def machine() -> str:
@@ -130,6 +144,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--actor-records", type=int, default=0, help="also measure one ShardReader actor (e.g. 200000)")
+    ap.add_argument("--index", action="store_true", help="measure each path without and with the index feed")
     a = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as the target says
@@ -138,14 +153,19 @@ def main() -> None:
     size = sum(map(len, payloads)) / len(payloads)
     print(f"machine: {machine()}")
     print(f"built {len(payloads):,} records (mean {size:.0f} bytes) in {time.perf_counter() - t:.1f}s")
-    r = bench_pure(payloads)
-    print(f"pure hot path, 1 core: {r['records_per_s']:,} records/s ({r})")
+    for with_index in ([False, True] if a.index else [False]):
+        with tempfile.TemporaryDirectory() as d:
+            r = bench_pure(payloads, Path(d) if with_index else None)
+        label = "with the index feed" if with_index else "without indexing"
+        print(f"pure hot path, 1 core, {label}: {r['records_per_s']:,} records/s ({r})")
     if a.actor_records:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from hot_path_actor import bench_actor
 
-        r2 = bench_actor(payloads[:a.actor_records])
-        print(f"one ShardReader actor (kinesalite + moto S3): {r2['records_per_s']:,} records/s ({r2})")
+        for with_index in ([False, True] if a.index else [False]):
+            r2 = bench_actor(payloads[:a.actor_records], index=with_index)
+            label = "with the index feed" if with_index else "without indexing"
+            print(f"one ShardReader actor (kinesalite + moto S3), {label}: {r2['records_per_s']:,} records/s ({r2})")
 
 
 if __name__ == "__main__":
