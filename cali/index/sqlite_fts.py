@@ -7,13 +7,15 @@ transaction as the rows, so trend charts never scan the logs.
 Search semantics (shared with the OpenSearch adapter): words are runs of letters and digits, compared
 case-insensitively, every word must occur in the message or in the first 2,000 characters of the stack
 (the exception lines; the frames below add cost, not findability). FTS5 `detail=none` keeps only which
-rows hold a word, the smallest and fastest index for that.
+rows hold a word, the smallest and fastest index for that. Newest first; rows of the same millisecond in
+their id order (the OpenSearch adapter: by event id); the cursor is opaque to callers.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -30,11 +32,9 @@ from cali.core.index import (
     LogQuery,
     Trend,
     TrendQuery,
-    cursor_of,
     incident_matches,
     log_document_problem,
     merge_alert,
-    parse_cursor,
     resolve,
     to_millis,
     trend_buckets,
@@ -47,7 +47,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
   id INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, ts INTEGER NOT NULL, level TEXT NOT NULL,
   service TEXT NOT NULL, incident_key TEXT, message TEXT NOT NULL, stack TEXT, doc BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS logs_ts ON logs(ts, event_id);
+CREATE INDEX IF NOT EXISTS logs_service ON logs(service, level, id);
 CREATE INDEX IF NOT EXISTS logs_incident ON logs(incident_key, ts) WHERE incident_key IS NOT NULL;
 CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(message, stack, content='logs', content_rowid='id',
   detail='none', tokenize='unicode61 remove_diacritics 0');
@@ -69,8 +69,11 @@ CREATE TABLE IF NOT EXISTS incidents (
   doc BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS incidents_seen ON incidents(last_seen);
 """
-_INSERT = ("INSERT OR IGNORE INTO logs (event_id, ts, level, service, incident_key, message, stack, doc) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT = ("INSERT INTO logs (id, event_id, ts, level, service, incident_key, message, stack, doc) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING")
+# Row ids are time-ordered: ts in ms times 4096, plus a slot from the event id. Newest-first is then the
+# primary key's own order, and FTS5 walks its matches by rowid, newest first, stopping at the page size.
+_SLOTS = 4096
 _DELETE_CHUNK = 5_000
 
 
@@ -121,7 +124,9 @@ class SqliteIndex:
 
     # -- writes ------------------------------------------------------------------------------------------
     def write_logs(self, docs: Sequence[dict[str, Any]]) -> WriteResult:
-        """INSERT OR IGNORE by event_id in one transaction; a document that cannot be read is rejected."""
+        """INSERT by event_id (a repeat is ignored) in one transaction; a document that cannot be read is
+        rejected. Two events whose time-ordered ids collide are inserted one by one, the later one moved to the
+        next free slot."""
         result = WriteResult()
         params = []
         for i, d in enumerate(docs):
@@ -131,19 +136,38 @@ class SqliteIndex:
                 continue
             try:
                 body = {k: v for k, v in d.items() if k not in ("message", "stack")}
-                params.append((d["event_id"], to_millis(d["@timestamp"]), d["level"], d["service"],
-                               d.get("incident_key"), d["message"], d.get("stack"), orjson.dumps(body)))
+                ts = to_millis(d["@timestamp"])
+                params.append((ts * _SLOTS + zlib.crc32(d["event_id"].encode()) % _SLOTS, d["event_id"], ts,
+                               d["level"], d["service"], d.get("incident_key"), d["message"], d.get("stack"),
+                               orjson.dumps(body)))
             except (KeyError, ValueError, TypeError, orjson.JSONEncodeError) as exc:
                 result.rejected.append((i, f"{type(exc).__name__}: {exc}"))
         if params:
             try:
-                with self._tx() as conn:
-                    conn.executemany(_INSERT, params)
+                try:
+                    with self._tx() as conn:
+                        conn.executemany(_INSERT, params)
+                except sqlite3.IntegrityError:  # an id collision (same ms, same slot): rare, so slow is fine
+                    with self._tx() as conn:
+                        for p in params:
+                            self._insert_probing(conn, p)
             except sqlite3.OperationalError as exc:  # disk I/O, full disk, lock: the batch can be retried
                 raise IndexUnavailable(f"SQLite index {self.path}: insert of {len(params)} rows failed: {exc}") \
                     from exc
         result.written = len(params)
         return result
+
+    @staticmethod
+    def _insert_probing(conn: sqlite3.Connection, p: tuple[Any, ...]) -> None:
+        row_id = p[0]
+        base = p[2] * _SLOTS
+        for _ in range(_SLOTS):
+            try:
+                conn.execute(_INSERT, (row_id, *p[1:]))
+                return
+            except sqlite3.IntegrityError:
+                row_id = base + (row_id - base + 1) % _SLOTS
+        raise sqlite3.OperationalError(f"more than {_SLOTS} events in one millisecond ({p[1]})")
 
     def add_alert(self, alert: Alert) -> dict[str, Any]:
         with self._tx() as conn:
@@ -174,14 +198,14 @@ class SqliteIndex:
         cutoff = to_millis(now - self.retention)
         while True:
             with self._tx() as conn:
-                n = conn.execute("DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE ts < ? ORDER BY ts "
-                                 "LIMIT ?)", (cutoff, _DELETE_CHUNK)).rowcount
+                n = conn.execute("DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE id < ? ORDER BY id "
+                                 "LIMIT ?)", (cutoff * _SLOTS, _DELETE_CHUNK)).rowcount
             removed += n
             if n < _DELETE_CHUNK:
                 break
         while self.used_bytes() > self.max_bytes:
             with self._tx() as conn:
-                n = conn.execute("DELETE FROM logs WHERE id IN (SELECT id FROM logs ORDER BY ts LIMIT ?)",
+                n = conn.execute("DELETE FROM logs WHERE id IN (SELECT id FROM logs ORDER BY id LIMIT ?)",
                                  (_DELETE_CHUNK,)).rowcount
             removed += n
             if n == 0:
@@ -199,47 +223,51 @@ class SqliteIndex:
 
     # -- reads -------------------------------------------------------------------------------------------
     def search_logs(self, q: LogQuery) -> LogPage:
-        where, params = self._log_filter(q)
-        sql_where = " AND ".join(where) or "1"
+        """With words, FTS5 drives (its matches newest first, by rowid); without, the primary key does."""
+        terms = words(q.text)
+        source = "logs_fts f JOIN logs l ON l.id = f.rowid" if terms else "logs l"
+        key = "f.rowid" if terms else "l.id"
+        where, params = self._log_filter(q, key)
+        if terms:
+            where.insert(0, "logs_fts MATCH ?")
+            params.insert(0, " ".join(f'"{t}"' for t in terms))  # each word quoted: no FTS5 syntax from users
         conn = self._conn()
-        total = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM logs WHERE {sql_where} LIMIT {TOTAL_CAP})",
+        sql_where = " AND ".join(where) or "1"
+        total = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} WHERE {sql_where} LIMIT {TOTAL_CAP})",
                              params).fetchone()[0]
         if q.cursor:
-            ms, event_id = parse_cursor(q.cursor)
-            where.append("(ts, event_id) < (?, ?)")
-            params += [ms, event_id]
-        rows = conn.execute(f"SELECT message, stack, doc FROM logs WHERE {' AND '.join(where) or '1'} "
-                            "ORDER BY ts DESC, event_id DESC LIMIT ?", [*params, q.limit + 1]).fetchall()
+            if not q.cursor.isdigit():
+                raise ValueError(f"bad cursor {q.cursor!r}")
+            where.append(f"{key} < ?")
+            params.append(int(q.cursor))
+        rows = conn.execute(f"SELECT l.id, l.message, l.stack, l.doc FROM {source} WHERE {' AND '.join(where) or '1'}"
+                            f" ORDER BY {key} DESC LIMIT ?", [*params, q.limit + 1]).fetchall()
         docs = []
-        for message, stack, body in rows[:q.limit]:
+        for _, message, stack, body in rows[:q.limit]:
             doc = orjson.loads(body)
             doc["message"] = message
             if stack is not None:
                 doc["stack"] = stack
             docs.append(doc)
         more = len(rows) > q.limit
-        return LogPage(docs, total, cursor_of(docs[-1]) if more and docs else None)
+        return LogPage(docs, total, str(rows[q.limit - 1][0]) if more and docs else None)
 
     @staticmethod
-    def _log_filter(q: LogQuery) -> tuple[list[str], list[Any]]:
+    def _log_filter(q: LogQuery, key: str) -> tuple[list[str], list[Any]]:
         where: list[str] = []
         params: list[Any] = []
-        terms = words(q.text)
-        if terms:
-            where.append("id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)")
-            params.append(" ".join(f'"{t}"' for t in terms))  # each word quoted: no FTS5 syntax from users
-        if q.start is not None:
-            where.append("ts >= ?")
-            params.append(to_millis(q.start))
+        if q.start is not None:  # a time range is a range of the time-ordered ids
+            where.append(f"{key} >= ?")
+            params.append(to_millis(q.start) * _SLOTS)
         if q.end is not None:
-            where.append("ts < ?")
-            params.append(to_millis(q.end))
-        for column, values in (("service", q.services), ("level", q.levels)):
+            where.append(f"{key} < ?")
+            params.append(to_millis(q.end) * _SLOTS)
+        for column, values in (("l.service", q.services), ("l.level", q.levels)):
             if values:
                 where.append(f"{column} IN ({','.join('?' * len(values))})")
                 params += list(values)
         if q.incident_key:
-            where.append("incident_key = ?")
+            where.append("l.incident_key = ?")
             params.append(q.incident_key)
         return where, params
 

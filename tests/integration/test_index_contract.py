@@ -247,3 +247,17 @@ def test_opensearch_setup_declares_daily_indices_firehose_fits_and_retention_upd
     assert stored["origin"] == "firehose" and stored["level"] == "ERROR"
     assert stored["@timestamp"].startswith("2026-11-26T12:00:05")
     assert index.search_logs(LogQuery(text="upstream")).total == 0  # the console counts CALI's copy only
+
+
+def test_many_events_in_one_millisecond_are_all_kept_and_paged(index):
+    rows = [row(i, f"burst {i}", at=T0) for i in range(1500)]
+    write(index, rows[:700])
+    write(index, rows)  # overlapping batches: repeats ignored, the rest added
+    seen, cursor = set(), None
+    while True:
+        page = index.search_logs(LogQuery(text="burst", limit=400, cursor=cursor))
+        seen |= {r["event_id"] for r in page.rows}
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert page.total == 1500 and len(seen) == 1500
