@@ -38,8 +38,11 @@ def documents(n: int, now: datetime, seed: int = 3) -> list[dict]:
             out.append(d | {"event_id": f"{d['event_id']}-{copy}",
                             "@timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z")})
             if len(out) == n:
-                return out
-    return out
+                break
+        if len(out) == n:
+            break
+    # In time order, as readers write them (records arrive roughly as they were logged).
+    return sorted(out, key=lambda d: d["@timestamp"])
 
 
 def percentiles(samples: list[float]) -> str:

@@ -26,6 +26,7 @@ import orjson
 
 from cali.core.alerts import Alert
 from cali.core.index import (
+    STACK_SEARCHED_CHARS,
     TOTAL_CAP,
     IncidentQuery,
     LogPage,
@@ -74,6 +75,7 @@ _INSERT = ("INSERT INTO logs (id, event_id, ts, level, service, incident_key, me
 # Row ids are time-ordered: ts in ms times 4096, plus a slot from the event id. Newest-first is then the
 # primary key's own order, and FTS5 walks its matches by rowid, newest first, stopping at the page size.
 _SLOTS = 4096
+_FILTER_DRIVES_BELOW = 5_000  # rows a filter keeps, below which they are read and matched here
 _DELETE_CHUNK = 5_000
 
 
@@ -223,8 +225,12 @@ class SqliteIndex:
 
     # -- reads -------------------------------------------------------------------------------------------
     def search_logs(self, q: LogQuery) -> LogPage:
-        """With words, FTS5 drives (its matches newest first, by rowid); without, the primary key does."""
+        """With words, FTS5 drives (its matches newest first, by rowid), unless the filters keep so few rows
+        (the per-minute counts tell) that reading those and matching the words here is cheaper; without
+        words, the primary key drives."""
         terms = words(q.text)
+        if terms and self._few_rows(q):
+            return self._search_filtered(q, set(terms))
         source = "logs_fts f JOIN logs l ON l.id = f.rowid" if terms else "logs l"
         key = "f.rowid" if terms else "l.id"
         where, params = self._log_filter(q, key)
@@ -236,21 +242,41 @@ class SqliteIndex:
         total = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} WHERE {sql_where} LIMIT {TOTAL_CAP})",
                              params).fetchone()[0]
         if q.cursor:
-            if not q.cursor.isdigit():
-                raise ValueError(f"bad cursor {q.cursor!r}")
             where.append(f"{key} < ?")
-            params.append(int(q.cursor))
+            params.append(_cursor(q.cursor))
         rows = conn.execute(f"SELECT l.id, l.message, l.stack, l.doc FROM {source} WHERE {' AND '.join(where) or '1'}"
                             f" ORDER BY {key} DESC LIMIT ?", [*params, q.limit + 1]).fetchall()
-        docs = []
-        for _, message, stack, body in rows[:q.limit]:
-            doc = orjson.loads(body)
-            doc["message"] = message
-            if stack is not None:
-                doc["stack"] = stack
-            docs.append(doc)
-        more = len(rows) > q.limit
-        return LogPage(docs, total, str(rows[q.limit - 1][0]) if more and docs else None)
+        return _page(rows, total, q.limit)
+
+    def _search_filtered(self, q: LogQuery, terms: set[str]) -> LogPage:
+        """The filtered rows, newest first, kept when every word is in their message or stack head (the same
+        words the tokenizer makes)."""
+        where, params = self._log_filter(q, "l.id")
+        rows = self._conn().execute(f"SELECT l.id, l.message, l.stack, l.doc FROM logs l WHERE {' AND '.join(where)} "
+                                    "ORDER BY l.id DESC", params).fetchall()
+        hits = [r for r in rows if terms <= set(words(r[1])) | set(words((r[2] or "")[:STACK_SEARCHED_CHARS]))]
+        total = min(len(hits), TOTAL_CAP)
+        if q.cursor:
+            before = _cursor(q.cursor)
+            hits = [r for r in hits if r[0] < before]
+        return _page(hits[:q.limit + 1], total, q.limit)
+
+    def _few_rows(self, q: LogQuery) -> bool:
+        if not (q.services or q.levels):
+            return False
+        where, params = ["1"], []
+        if q.start is not None:
+            where.append("minute >= ?")
+            params.append(to_millis(q.start) // 60000)
+        if q.end is not None:
+            where.append("minute <= ?")
+            params.append(to_millis(q.end) // 60000)
+        for column, values in (("service", q.services), ("level", q.levels)):
+            if values:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                params += list(values)
+        n = self._conn().execute(f"SELECT SUM(n) FROM counts WHERE {' AND '.join(where)}", params).fetchone()[0]
+        return (n or 0) < _FILTER_DRIVES_BELOW
 
     @staticmethod
     def _log_filter(q: LogQuery, key: str) -> tuple[list[str], list[Any]]:
@@ -315,3 +341,21 @@ class SqliteIndex:
         except sqlite3.Error as exc:
             return Health("index", False, f"SQLite index {self.path}: {exc}; check the directory is writable "
                                           "(CALI_INDEX__SQLITE_PATH)")
+
+
+def _cursor(cursor: str) -> int:
+    if not cursor.isdigit():
+        raise ValueError(f"bad cursor {cursor!r}")
+    return int(cursor)
+
+
+def _page(rows: list[Any], total: int, limit: int) -> LogPage:
+    docs = []
+    for _, message, stack, body in rows[:limit]:
+        doc = orjson.loads(body)
+        doc["message"] = message
+        if stack is not None:
+            doc["stack"] = stack
+        docs.append(doc)
+    more = len(rows) > limit
+    return LogPage(docs, total, str(rows[limit - 1][0]) if more and docs else None)
