@@ -122,6 +122,25 @@ class ConsoleService:
                 "log": recent.rows[0].get("event_id") if recent.rows else None}
 
 
+def check_access(token: str | None, client_host: str, authorization: str, cookie: str) -> tuple[int, str] | None:
+    """None when the request may go on; else the HTTP status and why. With a token configured, it must be
+    given (Bearer header or the page's cookie); without one, only loopback clients are answered."""
+    import hmac
+    import ipaddress
+
+    if token is None:
+        try:
+            loopback = ipaddress.ip_address(client_host).is_loopback
+        except ValueError:
+            loopback = client_host == "localhost"
+        return None if loopback else (403, "the console answers only loopback clients unless "
+                                           "CALI_SERVE_API_TOKEN is set")
+    given = authorization[7:] if authorization.lower().startswith("bearer ") else cookie
+    if not given or not hmac.compare_digest(given.encode(), token.encode()):
+        return 401, "missing or wrong token (Authorization: Bearer <token>)"
+    return None
+
+
 def split_values(value: str) -> tuple[str, ...]:
     """`a,b` from a query string as ("a", "b")."""
     return tuple(v for v in (x.strip() for x in value.split(",")) if v)

@@ -11,8 +11,6 @@ loopback clients are answered, which is what a local run bound to 127.0.0.1 has.
 
 # No `from __future__ import annotations`: FastAPI resolves the ingress annotations in the replica.
 import asyncio
-import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -25,7 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from ray import serve
 
-from cali.console.service import split_values
+from cali.console.service import check_access, split_values
 
 log = logging.getLogger(__name__)
 APP_NAME = "cali-console"
@@ -96,20 +94,11 @@ class ConsoleDeployment:
 
     # -- access ------------------------------------------------------------------------------------------
     def _authorize(self, request: Request) -> None:
-        if self.token is None:
-            host = request.client.host if request.client else ""
-            try:
-                loopback = ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                loopback = host == "localhost"
-            if not loopback:
-                raise HTTPException(403, f"the console answers only loopback clients unless {TOKEN_ENV} is set")
-            return
-        header = request.headers.get("authorization", "")
-        given = header[7:] if header.lower().startswith("bearer ") else request.cookies.get("cali_console_token", "")
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            raise HTTPException(401, "missing or wrong token (Authorization: Bearer <token>)",
-                                headers={"WWW-Authenticate": "Bearer"})
+        denied = check_access(self.token, request.client.host if request.client else "",
+                              request.headers.get("authorization", ""), request.cookies.get("cali_console_token", ""))
+        if denied is not None:
+            raise HTTPException(denied[0], denied[1], headers={"WWW-Authenticate": "Bearer"} if denied[0] == 401
+                                else None)
 
     def _timed(self, route: str, started: float) -> None:
         self.metrics.observe("cali_console_request_seconds", time.monotonic() - started, route=route)
