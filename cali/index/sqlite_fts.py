@@ -46,7 +46,7 @@ from cali.index.port import IndexUnavailable, WriteResult
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
-  id INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, ts INTEGER NOT NULL, level TEXT NOT NULL,
+  id INTEGER PRIMARY KEY, event_id TEXT NOT NULL, ts INTEGER NOT NULL, level TEXT NOT NULL,
   service TEXT NOT NULL, incident_key TEXT, message TEXT NOT NULL, stack TEXT, doc BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_service ON logs(service, level, id);
 CREATE INDEX IF NOT EXISTS logs_incident ON logs(incident_key, ts) WHERE incident_key IS NOT NULL;
@@ -70,10 +70,13 @@ CREATE TABLE IF NOT EXISTS incidents (
   doc BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS incidents_seen ON incidents(last_seen);
 """
-_INSERT = ("INSERT INTO logs (id, event_id, ts, level, service, incident_key, message, stack, doc) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING")
+_INSERT = ("INSERT OR IGNORE INTO logs (id, event_id, ts, level, service, incident_key, message, stack, doc) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 # Row ids are time-ordered: ts in ms times 4096, plus a slot from the event id. Newest-first is then the
 # primary key's own order, and FTS5 walks its matches by rowid, newest first, stopping at the page size.
+# A repeat of an event (same time, same event id) lands on its own id and is ignored: no second index on
+# event_id to keep up to date. Two different events on one id (same ms, same slot) are told apart by
+# event_id, and the later one takes the next free slot.
 _SLOTS = 4096
 _FILTER_DRIVES_BELOW = 5_000  # rows a filter keeps, below which they are read and matched here
 _DELETE_CHUNK = 5_000
@@ -126,9 +129,8 @@ class SqliteIndex:
 
     # -- writes ------------------------------------------------------------------------------------------
     def write_logs(self, docs: Sequence[dict[str, Any]]) -> WriteResult:
-        """INSERT by event_id (a repeat is ignored) in one transaction; a document that cannot be read is
-        rejected. Two events whose time-ordered ids collide are inserted one by one, the later one moved to the
-        next free slot."""
+        """INSERT in one transaction (a repeat of an event is ignored); a document that cannot be read is
+        rejected."""
         result = WriteResult()
         params = []
         for i, d in enumerate(docs):
@@ -146,13 +148,9 @@ class SqliteIndex:
                 result.rejected.append((i, f"{type(exc).__name__}: {exc}"))
         if params:
             try:
-                try:
-                    with self._tx() as conn:
-                        conn.executemany(_INSERT, params)
-                except sqlite3.IntegrityError:  # an id collision (same ms, same slot): rare, so slow is fine
-                    with self._tx() as conn:
-                        for p in params:
-                            self._insert_probing(conn, p)
+                with self._tx() as conn:
+                    if conn.executemany(_INSERT, params).rowcount < len(params):
+                        self._resolve_collisions(conn, params)
             except sqlite3.OperationalError as exc:  # disk I/O, full disk, lock: the batch can be retried
                 raise IndexUnavailable(f"SQLite index {self.path}: insert of {len(params)} rows failed: {exc}") \
                     from exc
@@ -160,16 +158,21 @@ class SqliteIndex:
         return result
 
     @staticmethod
-    def _insert_probing(conn: sqlite3.Connection, p: tuple[Any, ...]) -> None:
-        row_id = p[0]
-        base = p[2] * _SLOTS
-        for _ in range(_SLOTS):
-            try:
-                conn.execute(_INSERT, (row_id, *p[1:]))
-                return
-            except sqlite3.IntegrityError:
+    def _resolve_collisions(conn: sqlite3.Connection, params: list[tuple[Any, ...]]) -> None:
+        """Some rows were not inserted: repeats (their id holds their event), or collisions (it holds another
+        event), which go to the next free slot of their millisecond. Rare, so one row at a time."""
+        for p in params:
+            row_id, event_id, base = p[0], p[1], p[2] * _SLOTS
+            for _ in range(_SLOTS):
+                occupant = conn.execute("SELECT event_id FROM logs WHERE id = ?", (row_id,)).fetchone()
+                if occupant is None:
+                    conn.execute(_INSERT, (row_id, *p[1:]))
+                    break
+                if occupant[0] == event_id:
+                    break
                 row_id = base + (row_id - base + 1) % _SLOTS
-        raise sqlite3.OperationalError(f"more than {_SLOTS} events in one millisecond ({p[1]})")
+            else:
+                raise sqlite3.OperationalError(f"more than {_SLOTS} events in one millisecond ({event_id})")
 
     def add_alert(self, alert: Alert) -> dict[str, Any]:
         with self._tx() as conn:
@@ -250,16 +253,24 @@ class SqliteIndex:
 
     def _search_filtered(self, q: LogQuery, terms: set[str]) -> LogPage:
         """The filtered rows, newest first, kept when every word is in their message or stack head (the same
-        words the tokenizer makes)."""
+        words the tokenizer makes); whole documents are read for the page only."""
         where, params = self._log_filter(q, "l.id")
-        rows = self._conn().execute(f"SELECT l.id, l.message, l.stack, l.doc FROM logs l WHERE {' AND '.join(where)} "
-                                    "ORDER BY l.id DESC", params).fetchall()
-        hits = [r for r in rows if terms <= set(words(r[1])) | set(words((r[2] or "")[:STACK_SEARCHED_CHARS]))]
+        conn = self._conn()
+        rows = conn.execute(f"SELECT l.id, l.message, substr(l.stack, 1, {STACK_SEARCHED_CHARS}) FROM logs l "
+                            f"WHERE {' AND '.join(where)} ORDER BY l.id DESC", params).fetchall()
+        hits = []
+        for row_id, message, stack in rows:
+            have = set(words(message))
+            if terms <= have or (stack and terms <= have | set(words(stack))):
+                hits.append(row_id)
         total = min(len(hits), TOTAL_CAP)
         if q.cursor:
             before = _cursor(q.cursor)
-            hits = [r for r in hits if r[0] < before]
-        return _page(hits[:q.limit + 1], total, q.limit)
+            hits = [h for h in hits if h < before]
+        ids = hits[:q.limit + 1]
+        docs = {r[0]: r for r in conn.execute(f"SELECT id, message, stack, doc FROM logs WHERE id IN "
+                                              f"({','.join('?' * len(ids))})", ids)} if ids else {}
+        return _page([docs[i] for i in ids], total, q.limit)
 
     def _few_rows(self, q: LogQuery) -> bool:
         if not (q.services or q.levels):
