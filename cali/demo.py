@@ -151,10 +151,9 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
         counts["generated"] = gen_result.get("events", 0)
         return counts
     finally:
-        if opt.analysis:
-            from ray import serve
+        from ray import serve
 
-            serve.shutdown()
+        serve.shutdown()  # the console runs on Serve whether or not the analysis app does
         ray.shutdown()
         if receiver:
             receiver.stop()
