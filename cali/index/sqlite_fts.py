@@ -18,6 +18,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -254,10 +255,13 @@ class SqliteIndex:
     def _search_filtered(self, q: LogQuery, terms: set[str]) -> LogPage:
         """The filtered rows, newest first, kept when every word is in their message or stack head (the same
         words the tokenizer makes); whole documents are read for the page only."""
-        where, params = self._log_filter(q, "l.id")
         conn = self._conn()
+        if not q.services:  # every service, so that the (service, level, id) index serves the level filter
+            q = replace(q, services=tuple(r[0] for r in conn.execute("SELECT DISTINCT service FROM counts")))
+        where, params = self._log_filter(q, "l.id")
         rows = conn.execute(f"SELECT l.id, l.message, substr(l.stack, 1, {STACK_SEARCHED_CHARS}) FROM logs l "
-                            f"WHERE {' AND '.join(where)} ORDER BY l.id DESC", params).fetchall()
+                            f"INDEXED BY logs_service WHERE {' AND '.join(where)} ORDER BY l.id DESC",
+                            params).fetchall()
         hits = []
         for row_id, message, stack in rows:
             have = set(words(message))
