@@ -116,6 +116,7 @@ class RaySettings(_Section):
     reader_cpus: float = Field(0.25, gt=0)
     tracker_cpus: float = Field(0.25, gt=0)
     alerter_cpus: float = Field(0.1, gt=0)
+    indexer_cpus: float = Field(0.05, gt=0)  # one Indexer per reader, when the index is on
 
 
 class PipelineSettings(_Section):

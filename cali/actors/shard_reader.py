@@ -36,7 +36,7 @@ class ShardReader:
         clock = bootstrap.clock()
         self.checkpoints = bootstrap.checkpoints(settings)
         archive = bootstrap.archive(settings)
-        self.index_feed = bootstrap.log_feed(settings, shard_id, dead_letters=archive)
+        self.index_feed = self._indexer(settings, shard_id)
         self.consumer = ShardConsumer(
             stream=k.stream, shard_id=shard_id, owner=self.owner, source=bootstrap.kinesis_source(settings),
             archive=archive, checkpoints=self.checkpoints, index=self.index_feed,
@@ -58,6 +58,18 @@ class ShardReader:
         if taken is None:
             self.lease.lost.set()
         self.consumer.lost = self.lease.lost
+
+    @staticmethod
+    def _indexer(settings: Settings, shard_id: str) -> Any:
+        """The index feed runs in an Indexer actor owned by this reader: the hot path only sends it batches."""
+        if settings.index.backend == "off":
+            return None
+        from cali.actors.indexer import Indexer, RemoteFeed
+        from cali.config import without_secrets
+
+        handle = Indexer.options(num_cpus=settings.ray.indexer_cpus, max_restarts=-1, max_task_retries=0) \
+            .remote(without_secrets(settings), shard_id)
+        return RemoteFeed(handle)
 
     def _tracker_handles(self) -> list[Any]:
         if self._trackers is None:
@@ -125,7 +137,7 @@ class ShardReader:
     def status(self) -> dict[str, Any]:
         out = self.consumer.status.to_dict()
         if self.index_feed is not None:
-            out["index"] = vars(self.index_feed.stats).copy()
+            out["index"] = self.index_feed.stats()
         return out
 
     def ping(self) -> str:
