@@ -100,6 +100,15 @@ def test_every_metric_is_served_with_traffic_after_a_short_run(stack, fresh_stre
             assert got["ray_cali_records_in_total"] >= 25 and got["ray_cali_records_dead_lettered_total"] >= 1
             assert got["ray_cali_alerts_suppressed_total"] >= 2 and got["ray_cali_slack_delivery_failures_total"] >= 1
             assert got["ray_cali_llm_budget_left"] > 0
+            # The same run fed the index: the readers' lines (through their Indexer actors) and the alerter's
+            # incidents, with the analysis that followed the delivered alert.
+            from cali.core.index import IncidentQuery, LogQuery
+            from cali.index.sqlite_fts import SqliteIndex
+
+            index = SqliteIndex(tmp_path / "st" / "index.db")
+            assert index.search_logs(LogQuery(text="payment gateway refused")).total == 3
+            incidents = {d["service"]: d for d in index.incidents(IncidentQuery())}
+            assert incidents["db"]["analysis"] and incidents["db"]["count"] >= 1
     finally:
         serve.shutdown()
         ray.shutdown()
