@@ -49,7 +49,8 @@ def served(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("console")
     os.environ.update(LOOPBACK_ENV)
-    ray.init(num_cpus=2, include_dashboard=False, namespace=f"console-{uuid.uuid4().hex[:6]}", logging_level="ERROR",
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace=f"console-{uuid.uuid4().hex[:6]}",
+             logging_level="ERROR",
              log_to_driver=False, runtime_env={"env_vars": LOOPBACK_ENV})
     port = free_port()
     kb = tmp / "kb.db"

@@ -48,7 +48,8 @@ def test_every_metric_is_served_with_traffic_after_a_short_run(stack, fresh_stre
     os.environ.update(LOOPBACK_ENV)
     for k, v in LOCAL_SECRETS_ENV.items():
         os.environ.setdefault(k, v)
-    ray.init(num_cpus=2, include_dashboard=False, namespace=f"metrics-{uuid.uuid4().hex[:6]}", logging_level="ERROR",
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace=f"metrics-{uuid.uuid4().hex[:6]}",
+             logging_level="ERROR",
              log_to_driver=False, runtime_env={"env_vars": LOOPBACK_ENV}, _metrics_export_port=port)
     try:
         with FakeOpenAI("ok") as llm, LocalSlack(port=0) as slack:
