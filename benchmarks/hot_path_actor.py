@@ -45,7 +45,7 @@ def bench_actor(payloads: list[bytes], index: bool = False) -> dict:
         from cali.config import export_secrets
 
         export_secrets(settings, os.environ)
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
                  runtime_env={"env_vars": bootstrap.LOOPBACK_ENV})
         start_pipeline(settings)
         t0 = time.perf_counter()
