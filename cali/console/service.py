@@ -65,7 +65,8 @@ class ConsoleService:
             raise ValueError(f"unknown level(s) {bad}: one of {', '.join(LEVELS)}")
         page = self.index.search_logs(LogQuery(text=text, services=services, levels=levels, start=start, end=end,
                                                cursor=cursor, limit=min(max(limit, 1), 500)))
-        return {"rows": page.rows, "total": page.total, "next_cursor": page.next_cursor}
+        return {"rows": page.rows, "total": page.total, "total_is_lower_bound": page.total_is_lower_bound,
+                "next_cursor": page.next_cursor}
 
     def trend(self, *, by: str = "level", minutes: int = 60, interval_s: int | None = None,
               services: tuple[str, ...] = (), levels: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -109,6 +109,7 @@ class LogPage:
     rows: list[dict[str, Any]]
     total: int  # matches, counted up to TOTAL_CAP
     next_cursor: str | None = None
+    total_is_lower_bound: bool = False  # the index stopped counting early: at least `total` match
 
 
 TOTAL_CAP = 10_000

@@ -192,7 +192,8 @@ class OpenSearchIndex:
         rows = hits[:q.limit]
         more = len(hits) > q.limit
         return LogPage(rows, int(total["value"] if isinstance(total, dict) else total),
-                       cursor_of(rows[-1]) if more and rows else None)
+                       cursor_of(rows[-1]) if more and rows else None,
+                       total_is_lower_bound=isinstance(total, dict) and total.get("relation") == "gte")
 
     def trend(self, q: TrendQuery) -> Trend:
         resp = self._search(m.LOGS_PATTERN, m.trend_search(q))

@@ -79,6 +79,7 @@ _INSERT = ("INSERT OR IGNORE INTO logs (id, event_id, ts, level, service, incide
 # event_id to keep up to date. Two different events on one id (same ms, same slot) are told apart by
 # event_id, and the later one takes the next free slot.
 _SLOTS = 4096
+_COUNT_SCAN = 20_000  # word matches a filtered count walks at most
 _FILTER_DRIVES_BELOW = 5_000  # rows a filter keeps, below which they are read and matched here
 _DELETE_CHUNK = 5_000
 
@@ -242,15 +243,37 @@ class SqliteIndex:
             where.insert(0, "logs_fts MATCH ?")
             params.insert(0, " ".join(f'"{t}"' for t in terms))  # each word quoted: no FTS5 syntax from users
         conn = self._conn()
-        sql_where = " AND ".join(where) or "1"
-        total = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} WHERE {sql_where} LIMIT {TOTAL_CAP})",
-                             params).fetchone()[0]
+        total, lower_bound = self._count(conn, q, bool(terms), where, params, source)
         if q.cursor:
             where.append(f"{key} < ?")
             params.append(_cursor(q.cursor))
         rows = conn.execute(f"SELECT l.id, l.message, l.stack, l.doc FROM {source} WHERE {' AND '.join(where) or '1'}"
                             f" ORDER BY {key} DESC LIMIT ?", [*params, q.limit + 1]).fetchall()
-        return _page(rows, total, q.limit)
+        page = _page(rows, total, q.limit)
+        page.total_is_lower_bound = lower_bound
+        return page
+
+
+    @staticmethod
+    def _count(conn: sqlite3.Connection, q: LogQuery, fts: bool, where: list[str], params: list[Any],
+               source: str) -> tuple[int, bool]:
+        """Matches up to TOTAL_CAP. Counting a common word under a narrow filter would walk every match, so
+        then at most _COUNT_SCAN word matches (newest first) are walked, and the total is a lower bound
+        when that walk was cut short."""
+        n_filter = len(q.services) + len(q.levels) + (1 if q.incident_key else 0)
+        if not (fts and n_filter):
+            return conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} WHERE {' AND '.join(where) or '1'} "
+                                f"LIMIT {TOTAL_CAP})", params).fetchone()[0], False
+        # _log_filter puts the service, level and incident conditions (and their parameters) last.
+        n_filter_where = sum(1 for v in (q.services, q.levels, q.incident_key) if v)
+        scan_where, filter_where = where[:-n_filter_where], where[-n_filter_where:]
+        scan_params = params[:-n_filter]
+        scan = f"SELECT f.rowid AS id FROM logs_fts f WHERE {' AND '.join(scan_where)} ORDER BY f.rowid DESC " \
+               f"LIMIT {_COUNT_SCAN}"
+        walked = conn.execute(f"SELECT COUNT(*) FROM ({scan})", scan_params).fetchone()[0]
+        total = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM ({scan}) s JOIN logs l ON l.id = s.id WHERE "
+                             f"{' AND '.join(filter_where)} LIMIT {TOTAL_CAP})", params).fetchone()[0]
+        return total, walked >= _COUNT_SCAN and total < TOTAL_CAP
 
     def _search_filtered(self, q: LogQuery, terms: set[str]) -> LogPage:
         """The filtered rows, newest first, kept when every word is in their message or stack head (the same
