@@ -243,37 +243,45 @@ class SqliteIndex:
             where.insert(0, "logs_fts MATCH ?")
             params.insert(0, " ".join(f'"{t}"' for t in terms))  # each word quoted: no FTS5 syntax from users
         conn = self._conn()
-        total, lower_bound = self._count(conn, q, bool(terms), where, params, source)
+        if terms and (q.services or q.levels or q.incident_key):
+            return self._search_fts_filtered(conn, q, where, params)
+        total = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} WHERE {' AND '.join(where) or '1'} "
+                             f"LIMIT {TOTAL_CAP})", params).fetchone()[0]
         if q.cursor:
             where.append(f"{key} < ?")
             params.append(_cursor(q.cursor))
         rows = conn.execute(f"SELECT l.id, l.message, l.stack, l.doc FROM {source} WHERE {' AND '.join(where) or '1'}"
                             f" ORDER BY {key} DESC LIMIT ?", [*params, q.limit + 1]).fetchall()
-        page = _page(rows, total, q.limit)
-        page.total_is_lower_bound = lower_bound
-        return page
+        return _page(rows, total, q.limit)
 
 
     @staticmethod
-    def _count(conn: sqlite3.Connection, q: LogQuery, fts: bool, where: list[str], params: list[Any],
-               source: str) -> tuple[int, bool]:
-        """Matches up to TOTAL_CAP. Counting a common word under a narrow filter would walk every match, so
-        then at most _COUNT_SCAN word matches (newest first) are walked, and the total is a lower bound
-        when that walk was cut short."""
+    def _search_fts_filtered(conn: sqlite3.Connection, q: LogQuery, where: list[str], params: list[Any]) -> LogPage:
+        """Words under a filter too wide to read whole: walk at most _COUNT_SCAN word matches, newest first,
+        and keep those the filter admits. A walk cut short makes the total a lower bound, and the cursor
+        resumes the walk where it stopped (a page may then hold fewer rows than asked)."""
         n_filter = len(q.services) + len(q.levels) + (1 if q.incident_key else 0)
-        if not (fts and n_filter):
-            return conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} WHERE {' AND '.join(where) or '1'} "
-                                f"LIMIT {TOTAL_CAP})", params).fetchone()[0], False
-        # _log_filter puts the service, level and incident conditions (and their parameters) last.
         n_filter_where = sum(1 for v in (q.services, q.levels, q.incident_key) if v)
+        # _log_filter puts the service, level and incident conditions (and their parameters) last.
         scan_where, filter_where = where[:-n_filter_where], where[-n_filter_where:]
-        scan_params = params[:-n_filter]
+        scan_params, filter_params = params[:-n_filter], params[-n_filter:]
+        if q.cursor:
+            scan_where = [*scan_where, "f.rowid < ?"]
+            scan_params = [*scan_params, _cursor(q.cursor)]
         scan = f"SELECT f.rowid AS id FROM logs_fts f WHERE {' AND '.join(scan_where)} ORDER BY f.rowid DESC " \
                f"LIMIT {_COUNT_SCAN}"
-        walked = conn.execute(f"SELECT COUNT(*) FROM ({scan})", scan_params).fetchone()[0]
-        total = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM ({scan}) s JOIN logs l ON l.id = s.id WHERE "
-                             f"{' AND '.join(filter_where)} LIMIT {TOTAL_CAP})", params).fetchone()[0]
-        return total, walked >= _COUNT_SCAN and total < TOTAL_CAP
+        walked, last = conn.execute(f"SELECT COUNT(*), MIN(id) FROM ({scan})", scan_params).fetchone()
+        cut = walked >= _COUNT_SCAN
+        joined = f"FROM ({scan}) s JOIN logs l ON l.id = s.id WHERE {' AND '.join(filter_where)}"
+        total = conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 {joined} LIMIT {TOTAL_CAP})",
+                             [*scan_params, *filter_params]).fetchone()[0]
+        rows = conn.execute(f"SELECT l.id, l.message, l.stack, l.doc {joined} ORDER BY s.id DESC LIMIT ?",
+                            [*scan_params, *filter_params, q.limit + 1]).fetchall()
+        page = _page(rows, total, q.limit)
+        if page.next_cursor is None and cut and last is not None:
+            page.next_cursor = str(last)
+        page.total_is_lower_bound = cut and total < TOTAL_CAP
+        return page
 
     def _search_filtered(self, q: LogQuery, terms: set[str]) -> LogPage:
         """The filtered rows, newest first, kept when every word is in their message or stack head (the same
