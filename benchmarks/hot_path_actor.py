@@ -58,12 +58,14 @@ def bench_actor(payloads: list[bytes], index: bool = False) -> dict:
                 break
             time.sleep(0.2)
         dt = time.perf_counter() - t0
-        indexed, index_s = 0, None
+        indexed, index_s, last, still = 0, None, -1, 0.0
         while index and time.perf_counter() < deadline:  # how long the index takes to catch up after reading
             feeds = [s.get("index") or {} for s in pipeline_status(settings)["shards"]]
             indexed = sum(f.get("indexed", 0) for f in feeds)
-            if feeds and all(f.get("queued", 1) == 0 for f in feeds):
-                index_s = round(time.perf_counter() - t0, 1)
+            if indexed != last:
+                last, still = indexed, time.perf_counter()
+            elif indexed and all(f.get("queued", 1) == 0 for f in feeds) and time.perf_counter() - still > 3:
+                index_s = round(still - t0, 1)
                 break
             time.sleep(0.2)
         stop_pipeline(settings)
