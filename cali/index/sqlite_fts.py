@@ -295,6 +295,9 @@ class SqliteIndex:
                             params).fetchall()
         hits = []
         for row_id, message, stack in rows:
+            text = f"{message}\n{stack or ''}".lower()
+            if not all(t in text for t in terms):  # a word can only match where its letters occur: cheap test
+                continue
             have = set(words(message))
             if terms <= have or (stack and terms <= have | set(words(stack))):
                 hits.append(row_id)
