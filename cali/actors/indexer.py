@@ -44,6 +44,7 @@ class RemoteFeed:
         self.dropped = 0
         self._in_flight: list[Any] = []
         self._last: dict[str, Any] = {}
+        self._asked: Any = None  # the stats request in flight
 
     def __call__(self, rows: Sequence[bytes]) -> None:
         if self._in_flight:
@@ -53,12 +54,19 @@ class RemoteFeed:
             return
         self._in_flight.append(self.handle.add.remote(list(rows)))
 
-    def stats(self, timeout_s: float = 2.0) -> dict[str, Any]:
-        """The indexer's counts (the last known ones if it does not answer in time), plus what was dropped here."""
-        try:
-            self._last = ray.get(self.handle.stats.remote(), timeout=timeout_s)
-        except Exception as exc:  # a status must not fail because the indexer is slow or restarting
-            log.debug("indexer stats: %s", exc)
+    def stats(self) -> dict[str, Any]:
+        """The indexer's latest counts, plus what was dropped here. Never waits: it takes the answer to the
+        previous request if it has come, and asks again (a busy indexer must not slow the reader's status)."""
+        if self._asked is not None:
+            ready, _ = ray.wait([self._asked], timeout=0)
+            if ready:
+                try:
+                    self._last = ray.get(ready[0])
+                except Exception as exc:  # restarting: keep the last known counts
+                    log.debug("indexer stats: %s", exc)
+                self._asked = None
+        if self._asked is None:
+            self._asked = self.handle.stats.remote()
         out = dict(self._last)
         out["dropped"] = out.get("dropped", 0) + self.dropped
         out["queued"] = out.get("queued", 0) + len(self._in_flight)
