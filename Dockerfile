@@ -20,8 +20,15 @@ RUN pip install -r /tmp/constraints.txt
 RUN printf '#!/opt/venv/bin/python\nfrom cali.cli import app\napp()\n' > /opt/venv/bin/cali \
     && chmod 0755 /opt/venv/bin/cali
 
+# The console's front-end libraries (chart.js, alpinejs, pico), from npm at build time, served by the
+# console app from the image: no CDN (cali/console/package-lock.json pins them).
+FROM node:20-bookworm-slim AS console
+COPY cali/console/package.json cali/console/package-lock.json /console/
+RUN cd /console && npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim-bookworm
 ENV PATH=/opt/venv/bin:$PATH \
+    CALI_CONSOLE_ASSETS=/opt/console/node_modules \
     PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -35,6 +42,7 @@ RUN apt-get update \
     && groupadd --gid 1000 ray \
     && useradd --uid 1000 --gid 1000 --create-home --shell /bin/bash ray
 COPY --from=build /opt/venv /opt/venv
+COPY --from=console /console/node_modules /opt/console/node_modules
 # .dockerignore admits only cali/, knowledge/, jobs/ and the packaging files.
 COPY . /app
 WORKDIR /app

@@ -6,6 +6,11 @@ BIN := $(VENV)/bin
 NODE_DIR := .local/node
 STAMP := $(VENV)/.installed
 NODE_STAMP := $(NODE_DIR)/.installed
+# The console's front-end libraries (npm ci from the committed lock file; served locally, never a CDN) and
+# Debian's chromium for the console's browser tests (Playwright drives /usr/bin/chromium).
+CONSOLE_DIR := .local/console
+CONSOLE_STAMP := $(CONSOLE_DIR)/.installed
+CHROMIUM_STAMP := .local/.chromium-installed
 # The IaC checkers (checkov, terraform fmt, actionlint) live in their own venv: their pins clash with Ray's.
 DEPLOY_TOOLS := .local/deploy-tools
 DEPLOY_STAMP := $(DEPLOY_TOOLS)/.installed
@@ -13,9 +18,9 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test lint unit integration e2e bench clean stack-down deploy-tools deploy-check
+.PHONY: install demo test lint unit integration e2e bench clean stack-down deploy-tools deploy-check screenshots grafana
 
-install: $(STAMP) $(NODE_STAMP) $(DEPLOY_STAMP)
+install: $(STAMP) $(NODE_STAMP) $(DEPLOY_STAMP) $(CONSOLE_STAMP) $(CHROMIUM_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +33,17 @@ $(STAMP): pyproject.toml
 $(NODE_STAMP):
 	mkdir -p $(NODE_DIR)
 	npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) kinesalite@3.3.3
+	touch $@
+
+$(CONSOLE_STAMP): cali/console/package.json cali/console/package-lock.json
+	mkdir -p $(CONSOLE_DIR)
+	cp cali/console/package.json cali/console/package-lock.json $(CONSOLE_DIR)/
+	npm ci --silent --no-audit --no-fund --prefix $(CONSOLE_DIR)
+	touch $@
+
+$(CHROMIUM_STAMP):
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	mkdir -p .local
 	touch $@
 
 deploy-tools: $(DEPLOY_STAMP)
@@ -44,6 +60,7 @@ $(DEPLOY_STAMP): infra/tools/requirements.txt infra/tools/terraform.txt infra/to
 # Terraform, Kubernetes manifests, the image layout and the workflows, checked offline (docs/deploy.md).
 deploy-check: $(STAMP) $(DEPLOY_STAMP)
 	$(BIN)/python -m cali.deploy.kuberay generate --check
+	$(BIN)/python -m cali.deploy.grafana generate --check
 	$(BIN)/pytest -q -p no:cacheprovider tests/deploy
 
 demo: install
@@ -65,6 +82,14 @@ test: install
 	$(BIN)/ruff check cali tests benchmarks docker
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
+# The console's screenshots in docs/console/ (shown in the README), from its browser tests.
+screenshots: install
+	CALI_SCREENSHOTS=docs/console $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_console.py
+
+# deploy/grafana/ from cali/deploy/grafana.py.
+grafana: install
+	$(BIN)/python -m cali.deploy.grafana generate
+
 bench: install
 	$(BIN)/python benchmarks/hot_path.py --actor-records 200000
 	$(BIN)/python benchmarks/shipper_parsing.py
@@ -72,6 +97,8 @@ bench: install
 	$(BIN)/python benchmarks/grouping.py
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/serve_analyze.py
+	$(BIN)/python benchmarks/index.py
+	$(BIN)/python benchmarks/hot_path.py --records 200000 --index
 
 stack-down:
 	$(BIN)/cali stack down || true

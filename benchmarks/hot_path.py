@@ -106,7 +106,7 @@ class _Null:
     def healthcheck(self) -> Health: return Health("null", True, "")
 
 
-def _consumer(payloads: list[bytes], background: bool) -> tuple[ShardConsumer, _Null, list[int]]:
+def _consumer(payloads: list[bytes], background: bool, feed: object = None) -> tuple[ShardConsumer, _Null, list[int]]:
     sink, alerts = _Null(), [0]
 
     def count(candidates: list) -> list:
@@ -116,14 +116,24 @@ def _consumer(payloads: list[bytes], background: bool) -> tuple[ShardConsumer, _
     c = ShardConsumer(stream="bench", shard_id="shardId-000000000000", owner="bench", source=_MemoryShard(payloads),
                       archive=sink, checkpoints=sink, state=sink, send=count, clock=SystemClock(),
                       options=ConsumerOptions(flush_max_records=5000, flush_interval_s=1e9, dedup_window=200_000,
-                                              background_flush=background))
+                                              background_flush=background),
+                      index=feed)
     return c, sink, alerts
 
 
-def bench_pure(payloads: list[bytes], background: bool = False) -> dict:
+def bench_pure(payloads: list[bytes], background: bool = False, index_dir: Path | None = None) -> dict:
     """The read loop over an in-memory shard. background=False: one thread does everything, compression
-    included; True: archive objects are compressed and written by the flusher thread, as ShardReader runs."""
-    c, sink, alerts = _consumer(payloads, background)
+    included; True: archive objects are compressed and written by the flusher thread, as ShardReader runs.
+    `index_dir`: also feed a SQLite FTS5 index there (LogFeed, its own thread, INFO and above)."""
+    feed = None
+    if index_dir is not None:
+        from cali.index.sqlite_fts import SqliteIndex
+        from cali.service.index_feed import LogFeed
+
+        feed = LogFeed(SqliteIndex(index_dir / "index.db"), levels=["INFO", "WARN", "ERROR", "FATAL"],
+                       shard_id="shardId-000000000000", clock=SystemClock(), max_rows=len(payloads) + 1)
+        feed.start()
+    c, sink, alerts = _consumer(payloads, background, feed)
     stop = threading.Event()
     flusher = threading.Thread(target=c.flush_loop, args=(stop,), daemon=True) if background else None
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -137,9 +147,13 @@ def bench_pure(payloads: list[bytes], background: bool = False) -> dict:
         flusher.join()
     dt, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     st = c.status
-    return {"records": st.records, "valid": st.valid, "dead": st.dead, "alert_candidates": alerts[0],
-            "seconds": round(dt, 2), "records_per_s": round(st.records / dt),
-            "records_per_cpu_s": round(st.records / cpu), "archive_gzip_mb": round(sink.bytes / 1e6, 1)}
+    out = {"records": st.records, "valid": st.valid, "dead": st.dead, "alert_candidates": alerts[0],
+           "seconds": round(dt, 2), "records_per_s": round(st.records / dt),
+           "records_per_cpu_s": round(st.records / cpu), "archive_gzip_mb": round(sink.bytes / 1e6, 1)}
+    if feed is not None:
+        feed.stop(timeout_s=600)  # the index catches up after the reader is done
+        out |= {"indexed": feed.stats.indexed, "index_caught_up_after_s": round(time.perf_counter() - t0, 2)}
+    return out
 
 
 def machine() -> str:
@@ -152,6 +166,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--actor-records", type=int, default=0, help="also measure one ShardReader actor (e.g. 200000)")
+    ap.add_argument("--index", action="store_true", help="measure each path without and with the index feed")
     a = ap.parse_args()
     t = time.perf_counter()
     payloads = build_payloads(a.records, a.seed)
@@ -172,12 +187,18 @@ def main() -> None:
         r = bench_pure(payloads, background=True)
         print(f"pure hot path, reader + flusher threads on {len(cores)} cores: {r['records_per_s']:,} records/s, "
               f"{r['records_per_cpu_s']:,} records per CPU-second ({r})")
+    if a.index:
+        with tempfile.TemporaryDirectory() as d:
+            r = bench_pure(payloads, background=True, index_dir=Path(d))
+        print(f"pure hot path, reader + flusher threads, with the index feed: {r['records_per_s']:,} records/s ({r})")
     if a.actor_records:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from hot_path_actor import bench_actor
 
-        r2 = bench_actor(payloads[:a.actor_records])
-        print(f"one ShardReader actor (kinesalite + moto S3): {r2['records_per_s']:,} records/s ({r2})")
+        for with_index in ([False, True] if a.index else [False]):
+            r2 = bench_actor(payloads[:a.actor_records], index=with_index)
+            label = "with the index feed" if with_index else "without indexing"
+            print(f"one ShardReader actor (kinesalite + moto S3), {label}: {r2['records_per_s']:,} records/s ({r2})")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ AGGREGATE = 25  # log events per Kinesis record, as Fluent Bit's simple_aggregat
 
 
 
-def bench_actor(payloads: list[bytes]) -> dict:
+def bench_actor(payloads: list[bytes], index: bool = False) -> dict:
+    """`index`: the reader also feeds the SQLite FTS5 index (INFO and above), from its own thread."""
     from cali import rayenv
 
     rayenv.prepare(None)  # before `import ray`: Ray reads how to bind when imported
@@ -33,7 +34,8 @@ def bench_actor(payloads: list[bytes]) -> dict:
         settings = local_settings(kinesis_endpoint=stack.kinesis_endpoint, aws_endpoint=stack.aws_endpoint,
                                   state_dir=tmp / "state", webhook_url="http://127.0.0.1:9/services/T/B/x",
                                   archive={"flush_interval_s": 2.0, "flush_max_records": 10_000},
-                                  ray={"namespace": "hot-path", "reader_cpus": 0.5})
+                                  ray={"namespace": "hot-path", "reader_cpus": 0.5},
+                                  index={"backend": "sqlite" if index else "off"})
         source = bootstrap.kinesis_source(settings)
         records = [b"".join(payloads[i:i + AGGREGATE]) for i in range(0, len(payloads), AGGREGATE)]
         t = time.perf_counter()
@@ -59,9 +61,20 @@ def bench_actor(payloads: list[bytes]) -> dict:
                 break
             time.sleep(0.2)
         dt = time.perf_counter() - t0
+        indexed, index_s, last, still = 0, None, -1, 0.0
+        while index and time.perf_counter() < deadline:  # how long the index takes to catch up after reading
+            feeds = [s.get("index") or {} for s in pipeline_status(settings)["shards"]]
+            indexed = sum(f.get("indexed", 0) for f in feeds)
+            if indexed != last:
+                last, still = indexed, time.perf_counter()
+            elif indexed and all(f.get("queued", 1) == 0 for f in feeds) and time.perf_counter() - still > 3:
+                index_s = round(still - t0, 1)
+                break
+            time.sleep(0.2)
         stop_pipeline(settings)
         return {"events": done, "kinesis_records": len(records), "seconds": round(dt, 1),
-                "records_per_s": round(done / dt), "preload_seconds": round(load_s, 1)}
+                "records_per_s": round(done / dt), "preload_seconds": round(load_s, 1),
+                **({"indexed": indexed, "index_caught_up_after_s": index_s} if index else {})}
     finally:
         ray.shutdown()
         down(stack)

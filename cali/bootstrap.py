@@ -102,6 +102,60 @@ def outbox(settings: Settings) -> Any:
     return OUTBOX[settings.state.backend](settings)
 
 
+def _sqlite_index(s: Settings) -> Any:
+    from cali.index.sqlite_fts import SqliteIndex
+
+    i = s.index
+    return SqliteIndex(i.sqlite_path or _sqlite(s, "index.db"), retention_days=i.retention_days,
+                       max_bytes=int(i.max_mb * 1024 * 1024))
+
+
+def _opensearch_index(s: Settings) -> Any:
+    from cali.index.opensearch import OpenSearchIndex, client_from_settings
+
+    i = s.index
+    if not i.opensearch_url:
+        raise ValueError("CALI_INDEX__BACKEND=opensearch needs CALI_INDEX__OPENSEARCH_URL (the domain endpoint)")
+    password = i.opensearch_password.get_secret_value() if i.opensearch_password else None
+    client = client_from_settings(i.opensearch_url, auth=i.opensearch_auth, region=s.aws.region,
+                                  username=i.opensearch_username, password=password)
+    return OpenSearchIndex(client, retention_days=i.retention_days)
+
+
+INDEX: dict[str, Callable[[Settings], Any]] = {"sqlite": _sqlite_index, "opensearch": _opensearch_index}
+
+
+def index(settings: Settings) -> Any | None:
+    """The log and incident index (cali.index.port.Index), or None when CALI_INDEX__BACKEND=off."""
+    backend = settings.index.backend
+    return None if backend == "off" else INDEX[backend](settings)
+
+
+def log_feed(settings: Settings, shard_id: str, dead_letters: Any) -> Any | None:
+    """A shard's feed of archived rows into the index (started, or None when indexing is off)."""
+    writer = index(settings)
+    if writer is None:
+        return None
+    from cali.service.index_feed import LogFeed
+
+    feed = LogFeed(writer, levels=settings.index.levels, shard_id=shard_id, clock=clock(),
+                   dead_letters=dead_letters, max_rows=settings.index.queue_max_rows)
+    feed.start()
+    return feed
+
+
+def incident_feed(settings: Settings) -> Any | None:
+    """The Alerter's feed of delivered alerts into incident documents (started, or None)."""
+    writer = index(settings)
+    if writer is None:
+        return None
+    from cali.service.index_feed import IncidentFeed
+
+    feed = IncidentFeed(writer)
+    feed.start()
+    return feed
+
+
 def webhook_secret(settings: Settings) -> Any:
     """The Slack webhook URL's source: the setting itself, else Secrets Manager; never printed."""
     from cali.secrets.aws import SecretsManagerSecret
@@ -221,6 +275,11 @@ def healthchecks(settings: Settings, deadline_s: float = PROBE_DEADLINE_S) -> li
     if settings.analysis.llm is not None:
         checks.append(Check("llm", lambda: _llm(probe), settings.analysis.llm.base_url,
                             "CALI_ANALYSIS__LLM__BASE_URL"))
+    if settings.index.backend != "off":
+        where = (str(settings.index.opensearch_url), "CALI_INDEX__OPENSEARCH_URL") \
+            if settings.index.backend == "opensearch" else (str(settings.index.sqlite_path or settings.state.sqlite_dir),
+                                                           "CALI_INDEX__SQLITE_PATH")
+        checks.append(Check("index", lambda: index(probe), *where))
     return run_checks(checks, deadline_s)
 
 

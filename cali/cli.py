@@ -44,6 +44,10 @@ def _register() -> None:
     app.add_typer(kb_app, name="kb")
     app.add_typer(eval_app, name="eval")
     app.add_typer(fluentbit_app, name="fluentbit")
+    from cali.console.command import console_command
+
+    app.command("console", help="The CALI console (incidents, trends, log search, pipeline) at /console.")(
+        console_command)
     try:
         from cali.ship.command import ship
     except ImportError:

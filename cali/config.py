@@ -124,6 +124,7 @@ class RaySettings(_Section):
     reader_cpus: float = Field(0.25, gt=0)
     tracker_cpus: float = Field(0.25, gt=0)
     alerter_cpus: float = Field(0.1, gt=0)
+    indexer_cpus: float = Field(0.05, gt=0)  # one Indexer per reader, when the index is on
 
 
 class PipelineSettings(_Section):
@@ -135,6 +136,20 @@ class PipelineSettings(_Section):
     # records wait, for this long.
     stall_s: float = Field(120.0, gt=0)
     check_interval_s: float = Field(10.0, gt=0)
+
+
+class IndexSettings(_Section):
+    # Where logs and incidents are searchable (the console, Grafana): SQLite FTS5 locally, OpenSearch in AWS.
+    backend: Literal["sqlite", "opensearch", "off"] = "sqlite"
+    levels: list[Level] = [Level.INFO, Level.WARN, Level.ERROR, Level.FATAL]  # logs indexed at these levels
+    retention_days: int = Field(14, ge=1)
+    max_mb: float = Field(2048.0, gt=0)  # sqlite: oldest logs go past this size too
+    sqlite_path: Path | None = None  # default: index.db in state.sqlite_dir
+    opensearch_url: str | None = None  # https://vpc-cali-logs-....es.amazonaws.com
+    opensearch_auth: Literal["sigv4", "basic", "none"] = "sigv4"
+    opensearch_username: str | None = None
+    opensearch_password: SecretStr | None = None
+    queue_max_rows: int = Field(200_000, ge=1_000)  # past it the oldest waiting rows are dropped (S3 has them)
 
 
 class Settings(BaseSettings):
@@ -150,6 +165,7 @@ class Settings(BaseSettings):
     ray: RaySettings = RaySettings()
     analysis: AnalysisSettings = AnalysisSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    index: IndexSettings = IndexSettings()
     # What `cali ship` and `cali fluentbit render` read: [[sources]]/[[formats]] or CALI_SOURCES (JSON).
     sources: list[SourceSettings] = []
     formats: list[FormatSettings] = []
@@ -190,7 +206,7 @@ def local_settings(*, kinesis_endpoint: str, aws_endpoint: str, state_dir: Path,
 # starts a local Ray (workers inherit it) and a cluster sets from its own Secret.
 SECRET_FIELDS: tuple[tuple[str, ...], ...] = (("aws", "access_key_id"), ("aws", "secret_access_key"),
                                                 ("slack", "webhook_url"), ("slack", "bot_token"),
-                                                ("analysis", "llm", "api_key"))
+                                                ("analysis", "llm", "api_key"), ("index", "opensearch_password"))
 
 
 def secret_env(path: tuple[str, ...]) -> str:

@@ -17,7 +17,7 @@ from rich.live import Live
 
 from cali import bootstrap
 from cali.config import Settings, local_settings
-from cali.startup import Port, preflight, start_ray, start_serve, starting
+from cali.startup import Port, preflight, serve_shutdown, start_ray, start_serve, starting
 
 
 @dataclass
@@ -60,8 +60,7 @@ def demo_ports(opt: DemoOptions, *, receiver: bool) -> dict[str, Port]:
              "dashboard": Port("Ray dashboard", opt.dashboard_port, "--dashboard-port")}
     if receiver:
         ports["slack"] = Port("local Slack receiver", opt.slack_port, "--slack-port")
-    if opt.analysis:
-        ports["serve"] = Port("analysis app, Ray Serve HTTP", opt.serve_port, "--serve-port")
+    ports["serve"] = Port("Ray Serve HTTP (analysis app, console)", opt.serve_port, "--serve-port")
     return ports
 
 
@@ -127,6 +126,16 @@ def _run(opt: DemoOptions, console: Console, root: Path, real_webhook: str | Non
                     args_update=merge_args(pipeline_args(settings), {"knowledge": {"uri": str(root / "kb.db")},
                                                                      "analyzer": {"llm": llm}}),
                     hint="`cali demo --no-analysis` runs without it")
+    from cali.serve.command import load_config
+    from cali.serve.console import deploy_console
+
+    # The console reads the index the readers and the alerter write (state/index.db).
+    started.callback(serve_shutdown)
+    with starting(ports["serve"], system="the CALI console on Ray Serve"):
+        console_url = deploy_console(load_config(name="cali-console"), port=opt.serve_port, args_update={
+            "index": {"sqlite_path": str(state / "index.db")}, "ray_namespace": settings.ray.namespace,
+            **({} if opt.analysis else {"knowledge": None})})
+    console.print(f"CALI console: [bold]{console_url}/[/bold]")
     with starting(None, system="the pipeline actors", hint=f"see the Ray dashboard, {dashboard}"):
         start_pipeline(settings)
 

@@ -137,7 +137,7 @@ def start_serve(config: dict[str, Any], started: ExitStack, *, port: int | None,
 
     http = serve_port(config, port, flag)
     preflight([http])
-    started.callback(_serve_shutdown)
+    started.callback(serve_shutdown)
     with starting(http, system="the analysis app on Ray Serve", hint=hint):
         return deploy(config, port=port, args_update=args_update)
 
@@ -161,7 +161,7 @@ def _ray_shutdown() -> None:
     ray.shutdown()
 
 
-def _serve_shutdown() -> None:
+def serve_shutdown() -> None:
     import ray
     from ray import serve
 

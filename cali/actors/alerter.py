@@ -12,11 +12,13 @@ import ray
 from cali import bootstrap
 from cali.actors import names
 from cali.config import Settings, with_secrets
+from cali.metrics import Recorder, TimedNotifier
 from cali.notify.delivery import DeliveryLoop
 from cali.service.leases import LeaseKeeper
 
 log = logging.getLogger(__name__)
 IDLE_S = 0.5
+GAUGES_EVERY_S = 5.0
 
 
 @ray.remote(max_concurrency=4)
@@ -26,9 +28,14 @@ class Alerter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         outbox, clock = bootstrap.outbox(settings), bootstrap.clock()
+        self.outbox, self.clock, self.metrics = outbox, clock, Recorder()
+        self._gauges_at = 0.0
         self.followup = bootstrap.analysis_followup(settings, outbox, clock, on_queued=self.nudge)
-        self.loop = DeliveryLoop(outbox, bootstrap.notifier(settings), clock,
-                                 on_delivered=self.followup.on_delivered if self.followup else None)
+        # Each delivered alert (FIRST, SUMMARY, ANALYSIS) also goes into its incident in the index.
+        self.incidents = bootstrap.incident_feed(settings)
+        hooks = [h for h in (self.followup.on_delivered if self.followup else None, self.incidents) if h]
+        self.loop = DeliveryLoop(outbox, TimedNotifier(bootstrap.notifier(settings), self.metrics, clock), clock,
+                                 on_delivered=_each(hooks) if hooks else None)
         # One drain per outbox, across clusters too (an upgrade runs two): the drain holds a lease.
         self.keeper = LeaseKeeper(bootstrap.checkpoints(settings), settings.kinesis.stream, names.ALERTER_LEASE,
                                   bootstrap.worker_id(settings), settings.pipeline.lease_ttl_s, clock,
@@ -46,6 +53,7 @@ class Alerter:
         backoff = IDLE_S
         while not self._stop.is_set():
             self._wake.clear()
+            self._gauges()
             if not self.keeper.held.is_set():
                 self._wake.wait(IDLE_S)
                 continue
@@ -58,12 +66,29 @@ class Alerter:
             if not delivered:
                 self._wake.wait(backoff)
 
+    def _gauges(self) -> None:
+        """Outbox depth and the LLM budget left, every few seconds (the outbox count is a query)."""
+        now = self.clock.monotonic()
+        if now - self._gauges_at < GAUGES_EVERY_S:
+            return
+        self._gauges_at = now
+        try:
+            counts = getattr(self.outbox, "counts", None)
+            depth = counts()["pending"] if counts else len(self.outbox.pending(1000))
+            self.metrics.set("cali_outbox_depth", depth)
+            if self.followup is not None and self.followup.budget is not None:
+                self.metrics.set("cali_llm_budget_left", self.followup.budget.remaining)
+        except Exception as exc:  # metrics are best effort
+            log.debug("metrics: %s", exc)
+
     def stats(self) -> dict[str, Any]:
         s = self.loop.stats
         out = {"delivered": s.delivered, "dead": s.dead, "retryable_failures": s.retryable_failures,
                "last_error": s.last_error, "draining": self.keeper.held.is_set()}
         if self.followup is not None:
             out["analysis"] = dict(vars(self.followup.stats))
+        if self.incidents is not None:
+            out["index"] = dict(vars(self.incidents.stats))
         return out
 
     def stop(self) -> None:
@@ -73,3 +98,15 @@ class Alerter:
         self.keeper.release()
         if self.followup is not None:
             self.followup.close()
+        if self.incidents is not None:
+            self.incidents.stop(timeout_s=10)
+
+
+def _each(hooks: list[Any]) -> Any:
+    def call(alert: Any) -> None:
+        for hook in hooks:
+            try:
+                hook(alert)
+            except Exception as exc:  # one hook failing must not keep the others from running
+                log.warning("after-delivery hook %s failed for %s: %s", hook, alert.alert_id, exc)
+    return call

@@ -14,6 +14,7 @@ from cali.actors import names
 from cali.config import Settings, with_secrets
 from cali.core.incidents import Candidate, IncidentBook
 from cali.core.ports import Unavailable
+from cali.metrics import Recorder, record_tracker
 from cali.service.leases import LeaseKeeper
 from cali.service.tracker import TrackerService
 from cali.state import StateBackendError
@@ -59,7 +60,12 @@ class IncidentTracker:
             self._alerter = None
 
     def _ticker(self) -> None:
+        rec = Recorder()
         while not self._stop.wait(TICK_S):
+            try:
+                record_tracker(rec, self.index, self.service.stats())
+            except Exception as exc:  # metrics are best effort
+                log.debug("metrics: %s", exc)
             if not self.keeper.held.is_set():
                 continue
             try:

@@ -15,11 +15,13 @@ from cali.config import Settings, with_secrets
 from cali.core.fingerprint import route
 from cali.core.incidents import Candidate
 from cali.core.ports import Rejected, Unavailable
+from cali.metrics import Recorder, record_reader
 from cali.service.leases import LeaseHolder
 from cali.service.shard_consumer import ConsumerOptions, ShardConsumer, tune_gc_for_reading
 
 log = logging.getLogger(__name__)
 ACK_TIMEOUT_S = 30.0
+METRICS_EVERY_S = 2.0
 
 
 @ray.remote(max_concurrency=4)  # run() loops in one thread; status()/stop() answer from others
@@ -33,9 +35,11 @@ class ShardReader:
         k, a, p = settings.kinesis, settings.archive, settings.pipeline
         clock = bootstrap.clock()
         self.checkpoints = bootstrap.checkpoints(settings)
+        archive = bootstrap.archive(settings)
+        self.index_feed = self._indexer(settings, shard_id)
         self.consumer = ShardConsumer(
             stream=k.stream, shard_id=shard_id, owner=self.owner, source=bootstrap.kinesis_source(settings),
-            archive=bootstrap.archive(settings), checkpoints=self.checkpoints,
+            archive=archive, checkpoints=self.checkpoints, index=self.index_feed,
             state=bootstrap.state_store(settings), send=self._send, clock=clock,
             alert_filter=bootstrap.alert_filter(settings), is_child=is_child,
             options=ConsumerOptions(start=k.start, start_timestamp=k.start_timestamp,
@@ -55,6 +59,18 @@ class ShardReader:
             self.lease.lost.set()
         self.consumer.lost = self.lease.lost
         tune_gc_for_reading()  # this actor's process reads one shard and nothing else
+
+    @staticmethod
+    def _indexer(settings: Settings, shard_id: str) -> Any:
+        """The index feed runs in an Indexer actor owned by this reader: the hot path only sends it batches."""
+        if settings.index.backend == "off":
+            return None
+        from cali.actors.indexer import Indexer, RemoteFeed
+        from cali.config import without_secrets
+
+        handle = Indexer.options(num_cpus=settings.ray.indexer_cpus, max_restarts=-1, max_task_retries=0) \
+            .remote(without_secrets(settings), shard_id)
+        return RemoteFeed(handle)
 
     def _tracker_handles(self) -> list[Any]:
         if self._trackers is None:
@@ -94,18 +110,36 @@ class ShardReader:
             return "lease_lost"
         keeper = threading.Thread(target=self.lease.keep, args=(self._stop,), name="lease", daemon=True)
         keeper.start()
+        threading.Thread(target=self._metrics, name="metrics", daemon=True).start()
         outcome = self.consumer.run(self._stop)
+        if self.index_feed is not None:
+            self.index_feed.stop(timeout_s=10)  # what was archived gets indexed before the reader goes
         if outcome in ("stopped", "shard_end"):
             self._stop.set()
             keeper.join(timeout=5)
             self.lease.release()  # graceful hand-off: the next worker need not wait for expiry
         return outcome
 
+    def _metrics(self) -> None:
+        """Ray metrics from the status the reader keeps anyway: nothing is added to the read loop."""
+        rec = Recorder()
+        while True:
+            stopping = self._stop.wait(METRICS_EVERY_S)
+            try:
+                record_reader(rec, self.status())
+            except Exception as exc:  # metrics are best effort; the reader goes on
+                log.debug("metrics: %s", exc)
+            if stopping:
+                return
+
     def stop(self) -> None:
         self._stop.set()
 
     def status(self) -> dict[str, Any]:
-        return self.consumer.status.to_dict()
+        out = self.consumer.status.to_dict()
+        if self.index_feed is not None:
+            out["index"] = self.index_feed.stats()
+        return out
 
     def ping(self) -> str:
         return self.shard_id

@@ -34,6 +34,8 @@ class DeadLetterReason(StrEnum):
     # with the error so they can be inspected and replayed; they were not counted in any incident.
     ALERTING_REJECTED = "alerting_rejected"
     ALERTING_UNAVAILABLE = "alerting_unavailable"
+    # Valid, archived records the log index refused for good (its reason in `error`): not searchable.
+    INDEX_REJECTED = "index_rejected"
 
 
 DLQ_REASONS = frozenset(r.value for r in DeadLetterReason)

@@ -64,6 +64,7 @@ class OpenAIChat:
         self._modes = _MODE_BY_URL if mode_cache is None else mode_cache
         self._client: openai.AsyncOpenAI | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        self.tokens = {"prompt": 0, "completion": 0}  # running totals the server reported (usage), for metrics
 
     @classmethod
     def from_settings(cls, s: OpenAIChatSettings, name: str = "llm") -> OpenAIChat:
@@ -145,6 +146,10 @@ class OpenAIChat:
             max_tokens=self.max_tokens,
             **extra,
         )
+        usage = getattr(resp, "usage", None)
+        if usage is not None:
+            self.tokens["prompt"] += int(getattr(usage, "prompt_tokens", 0) or 0)
+            self.tokens["completion"] += int(getattr(usage, "completion_tokens", 0) or 0)
         if not resp.choices:
             raise LLMOutputError(f"{self.model} at {self.base_url} returned no choices", reason="llm-empty-output")
         message = resp.choices[0].message

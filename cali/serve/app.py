@@ -64,8 +64,10 @@ class KnowledgeBaseDeployment:
 
     def __init__(self, embedder: DeploymentHandle, spec: dict[str, Any], embedder_spec: dict[str, Any]) -> None:
         from cali.analysis.kb import load_incidents, load_taxonomy, taxonomy_incidents
+        from cali.metrics import Recorder
         from cali.vector.milvus import MilvusStore
 
+        self.metrics = Recorder()
         self.spec = KnowledgeSpec.model_validate(spec)
         self.embedder = embedder
         local = build_embedder(EmbedderSpec.model_validate(embedder_spec))  # id/dim; loads nothing yet
@@ -80,9 +82,22 @@ class KnowledgeBaseDeployment:
         self.store.embedder = _RemoteEmbedder(local.id, local.dim)
 
     async def search(self, text: str, k: int = 10) -> list[dict[str, Any]]:
+        import time
+
+        started = time.monotonic()
         vector = await self.embedder.embed.remote(text)
         hits = await asyncio.to_thread(self.store.search, text, k, vector)
+        self.metrics.observe("cali_retrieval_seconds", time.monotonic() - started)
         return [h.model_dump() for h in hits]
+
+    async def upsert(self, incidents: list[dict[str, Any]]) -> int:
+        """Knowledge entries (cali.analysis.kb.Incident as JSON; the console's resolutions) embedded by the
+        Embedder deployment and upserted: this replica owns the Milvus Lite file, so writes come here."""
+        from cali.analysis.kb import Incident, document_text
+
+        docs = [Incident.model_validate(i) for i in incidents]
+        vectors = [await self.embedder.embed.remote(document_text(d)[:8000]) for d in docs]
+        return await asyncio.to_thread(self.store.upsert, docs, vectors)
 
     def taxonomy_ids(self) -> list[str]:
         return list(self.taxonomy)
@@ -111,7 +126,9 @@ class AnalyzerDeployment:
 
             key = os.environ.get(self.spec.api_key_env)
             settings = self.spec.llm.model_copy(update={"api_key": SecretStr(key)}) if key else self.spec.llm
-            llm = OpenAIChat.from_settings(settings)
+            from cali.metrics import MeteredLLM, Recorder
+
+            llm = MeteredLLM(OpenAIChat.from_settings(settings), Recorder())
         # The one LLM budget: this deployment is where the LLM is called, for POST /analyze and for the
         # Alerter's follow-ups alike, and every replica counts in the same state-store key.
         budget = llm_budget(self.spec.budget.daily_llm_calls, self.spec.budget.state,

@@ -85,13 +85,17 @@ class ShardConsumer:
     def __init__(self, *, stream: str, shard_id: str, owner: str, source: RecordSource, archive: ArchiveSink,
                  checkpoints: CheckpointStore, state: StateStore, send: Callable[[list[Candidate]], list[Any]],
                  clock: Clock, alert_filter: AlertFilter | None = None, options: ConsumerOptions | None = None,
-                 is_child: bool = False, sleep: Callable[[float], Any] | None = None) -> None:
+                 is_child: bool = False, sleep: Callable[[float], Any] | None = None,
+                 index: Callable[[list[bytes]], None] | None = None) -> None:
         self.stream, self.shard_id, self.owner = stream, shard_id, owner
         self.source, self.archive, self.checkpoints, self.state = source, archive, checkpoints, state
         self.send, self.clock = send, clock
         self.filter = alert_filter or AlertFilter()
         self.opt = options or ConsumerOptions()
         self.is_child = is_child  # a child of a shard we read: starts at TRIM_HORIZON, whatever `start` says
+        # Given each archived batch's rows (cali.service.index_feed.LogFeed): it only queues them, so the
+        # index never holds up the flusher, and it sees only what is durable in the archive.
+        self.index = index
         self.status = ReaderStatus(shard_id=shard_id)
         self.origins = RecentIds(self.opt.dedup_window)
         self.stop_event = threading.Event()
@@ -356,6 +360,8 @@ class ShardConsumer:
                                    encode_jsonl_gz(b.rows))
             self.status.archived_objects += 1
             self.status.archived += len(b.rows)
+            if self.index is not None:
+                self.index(b.rows)
         if b.dead:
             self.archive.put_batch(dlq_key(self.shard_id, b.first_seq, b.last_seq, b.first_arrival),
                                    encode_jsonl_gz(b.dead))

@@ -124,6 +124,14 @@ data "aws_iam_policy_document" "ray" {
     resources = [for k in ["slack-webhook", "slack-bot-token", "llm-api-key", "analyze-api-token", "milvus-token",
     "redis-auth"] : local.secret_arns[k]]
   }
+
+  # The index (cali/index/opensearch.py): templates, pipeline and ISM policy at start, _bulk and _search,
+  # incident documents. Fine-grained access control must also map this role (docs/deploy.md, step 9).
+  statement {
+    sid       = "Index"
+    actions   = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut"]
+    resources = ["${aws_opensearch_domain.logs.arn}/*"]
+  }
 }
 
 data "aws_iam_policy_document" "reindex" {

@@ -63,13 +63,16 @@ def image_layout() -> set[str]:
 
 def test_multi_stage_non_root_without_build_tools():
     stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?", DOCKERFILE, re.M)
-    assert len(stages) == 2 and stages[0][1] == "build"
-    assert stages[0][0] == stages[1][0] == "python:3.11-slim-bookworm"
+    assert [s[1] for s in stages] == ["build", "console", ""]
+    assert stages[0][0] == stages[2][0] == "python:3.11-slim-bookworm" and stages[1][0].startswith("node:20-")
     final = final_stage()
     assert "build-essential" not in final and "gcc" not in final
     user = re.findall(r"^USER (\S+)", final, re.M)
     assert user and user[-1].split(":")[0] not in ("0", "root")
     assert "COPY --from=build /opt/venv /opt/venv" in final
+    # The console's npm libraries come from their own stage; the app finds them through CALI_CONSOLE_ASSETS.
+    assert "COPY --from=console /console/node_modules /opt/console/node_modules" in final
+    assert "CALI_CONSOLE_ASSETS=/opt/console/node_modules" in final
 
 
 def test_build_context_holds_the_code_and_knowledge_but_nothing_private():

@@ -122,7 +122,7 @@ def test_dead_letters_go_through_the_dlq_object_format():
 
 def test_dead_letter_reasons():
     assert sorted(DLQ_REASONS) == ["alerting_rejected", "alerting_unavailable", "bad_json", "bad_utf8",
-                                   "not_an_object", "oversized", "schema"]
+                                   "index_rejected", "not_an_object", "oversized", "schema"]
     assert DeadLetterReason.SCHEMA == "schema"
     with pytest.raises(ValueError, match="reason"):
         DeadLetter(reason="nope", error="", shard_id="s", sequence_number="1", line=0, data=b"",

@@ -7,14 +7,16 @@ from cali.config import SECRET_FIELDS, Settings, export_secrets, secret_env, wit
 SECRETS = {"aws": {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCY"},
            "slack": {"webhook_url": "https://hooks.slack.com/services/T0/B0/abcdefSECRET", "bot_token": "xoxb-1-SECRET",
                      "channel": "#alerts"},
-           "analysis": {"llm": {"api_key": "sk-proj-SECRETSECRETSECRET", "model": "m"}}}
+           "analysis": {"llm": {"api_key": "sk-proj-SECRETSECRETSECRET", "model": "m"}},
+           "index": {"opensearch_password": "os-pass-SECRET"}}
 
 
 def test_actor_settings_carry_no_secret_and_get_them_back_from_the_environment():
     settings = Settings.model_validate(SECRETS)
     stripped = without_secrets(settings)
     blob = pickle.dumps(stripped)  # what Ray would store as the actor's arguments
-    for value in ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI", "abcdefSECRET", "xoxb-1-SECRET", "sk-proj-SECRET"):
+    for value in ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI", "abcdefSECRET", "xoxb-1-SECRET", "sk-proj-SECRET",
+                  "os-pass-SECRET"):
         assert value.encode() not in blob
     assert stripped.slack.channel == "#alerts" and stripped.analysis.llm.model == "m"
     env: dict[str, str] = {}
