@@ -276,9 +276,9 @@ def healthchecks(settings: Settings, deadline_s: float = PROBE_DEADLINE_S) -> li
         checks.append(Check("llm", lambda: _llm(probe), settings.analysis.llm.base_url,
                             "CALI_ANALYSIS__LLM__BASE_URL"))
     if settings.index.backend != "off":
-        where = (str(settings.index.opensearch_url), "CALI_INDEX__OPENSEARCH_URL") \
-            if settings.index.backend == "opensearch" else (str(settings.index.sqlite_path or settings.state.sqlite_dir),
-                                                           "CALI_INDEX__SQLITE_PATH")
+        i = settings.index
+        where = (str(i.opensearch_url), "CALI_INDEX__OPENSEARCH_URL") if i.backend == "opensearch" \
+            else (str(i.sqlite_path or settings.state.sqlite_dir), "CALI_INDEX__SQLITE_PATH")
         checks.append(Check("index", lambda: index(probe), *where))
     return run_checks(checks, deadline_s)
 
