@@ -17,6 +17,7 @@ console = Console()
 
 def _register() -> None:
     from cali.analysis.commands import eval_app, kb_app
+    from cali.batch.command import batch_app
     from cali.fluentbit.command import fluentbit_app
     from cali.gen.command import generate
     from cali.stack.command import stack_app
@@ -26,6 +27,7 @@ def _register() -> None:
     app.add_typer(kb_app, name="kb")
     app.add_typer(eval_app, name="eval")
     app.add_typer(fluentbit_app, name="fluentbit")
+    app.add_typer(batch_app, name="batch")
     try:
         from cali.ship.command import ship
     except ImportError:

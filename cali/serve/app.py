@@ -83,6 +83,29 @@ class KnowledgeBaseDeployment:
     def taxonomy_ids(self) -> list[str]:
         return list(self.taxonomy)
 
+    async def upsert(self, incidents: list[dict[str, Any]], vectors: list[list[float]] | None = None,
+                     learn_day: str | None = None, threshold: float = 0.9,
+                     embedder_id: str | None = None) -> dict[str, Any]:
+        """Writes entries into the collection this replica owns (a Milvus Lite file admits one process).
+
+        Without `learn_day`: upserts the incidents as they are (curated, resolved); vectors are embedded by
+        the Embedder deployment unless given. With it: the daily batch's learned clusters of that day, each
+        with the vector of its document text, matched and merged as cali.batch.learn says."""
+        from cali.analysis.kb import Incident, document_text
+
+        if embedder_id is not None and embedder_id != self.store.embedder.id:
+            raise ValueError(f"vectors of embedder {embedder_id} cannot go into {self.store.dim_note()}: "
+                             "set CALI_BATCH__EMBEDDER to the analysis app's embedder")
+        items = [Incident.model_validate(i) for i in incidents]
+        if vectors is None:
+            vectors = list(await asyncio.gather(*[self.embedder.embed.remote(document_text(i)) for i in items]))
+        if learn_day is None:
+            return {"upserted": await asyncio.to_thread(self.store.upsert, items, vectors)}
+        from cali.batch.learn import learn
+
+        pairs = list(zip(items, vectors, strict=True))
+        return (await asyncio.to_thread(learn, self.store, pairs, learn_day, threshold)).to_dict()
+
     def count(self) -> int:
         return self.store.count()
 

@@ -1,0 +1,168 @@
+"""Great Expectations on one day of the archive: the suite file beside this module, an ephemeral context.
+
+The archive holds records the readers already validated, so these checks catch what validation cannot
+see (duplicates, a day partition holding another day's events, a DLQ that grows) and anything another
+writer put there. The frame holds the fields the suite checks: raw values as they are in the JSON, so
+a null or a wrong type is seen as such; the message by its type and length only, to keep a day small.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from cali.core.archive import DLQ_PREFIX, RAW_PREFIX
+from cali.core.records import Level
+
+SUITE_PATH = Path(__file__).with_name("archive_suite.json")
+FIELDS = ("timestamp", "level", "service", "event_id")
+SAMPLE = 5
+
+
+class ArchiveReader(Protocol):
+    """Reading the archive bucket (cali.sinks.s3_archive.S3Archive is one)."""
+
+    def list_keys(self, prefix: str = "") -> list[str]: ...
+    def get(self, key: str) -> bytes: ...
+
+
+def day_prefix(kind: str, day: str) -> str:
+    return f"{RAW_PREFIX if kind == 'raw' else DLQ_PREFIX}dt={date.fromisoformat(day).isoformat()}/"
+
+
+def _bodies(reader: ArchiveReader, keys: Sequence[str], threads: int) -> Iterator[bytes]:
+    """Objects decompressed, in key order, a few fetched ahead (S3 latency), never the whole day at once."""
+    def fetch(key: str) -> bytes:
+        return gzip.decompress(reader.get(key))
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        window = threads * 2
+        futures = [pool.submit(fetch, k) for k in keys[:window]]
+        for i in range(len(keys)):
+            body = futures[i].result()
+            futures[i] = None  # type: ignore[call-overload]
+            if i + window < len(keys):
+                futures.append(pool.submit(fetch, keys[i + window]))
+            yield body
+
+
+def scan_day(reader: ArchiveReader, day: str, threads: int = 4) -> tuple[dict[str, list[Any]], dict[str, int]]:
+    """The suite's columns for the day's raw records, and the counts (objects, records, DLQ lines)."""
+    cols: dict[str, list[Any]] = {f: [] for f in (*FIELDS, "message", "message_chars")}
+    interned: dict[Any, Any] = {}
+    raw_keys = sorted(reader.list_keys(day_prefix("raw", day)))
+    for body in _bodies(reader, raw_keys, threads):
+        for line in body.split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                doc = None
+            if not isinstance(doc, dict):
+                doc = {}  # not a record at all: every field counts as missing
+            for f in FIELDS:
+                v = doc.get(f)
+                if f in ("level", "service") and isinstance(v, str):
+                    v = interned.setdefault(v, v)  # a day has a handful of each: one string object apiece
+                cols[f].append(v)
+            msg = doc.get("message")
+            cols["message"].append("" if isinstance(msg, str) else msg)
+            cols["message_chars"].append(len(msg) if isinstance(msg, str) else None)
+    dlq_keys = sorted(reader.list_keys(day_prefix("dlq", day)))
+    dlq = sum(sum(1 for ln in body.split(b"\n") if ln.strip()) for body in _bodies(reader, dlq_keys, threads))
+    return cols, {"objects": len(raw_keys), "records": len(cols["level"]), "dlq_objects": len(dlq_keys), "dlq": dlq}
+
+
+def suite_parameters(day: str, dlq_ratio_max: float, known_services: Sequence[str], message_max_chars: int,
+                     timestamp_slack_s: float) -> dict[str, Any]:
+    import pandas as pd
+
+    start = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=UTC)
+    slack = timedelta(seconds=timestamp_slack_s)
+    return {"levels": [lv.value for lv in Level], "ts_min": pd.Timestamp(start - slack),
+            "ts_max": pd.Timestamp(start + timedelta(days=1) + slack - timedelta(microseconds=1)),
+            "known_services": list(known_services), "message_max_chars": message_max_chars,
+            "dlq_ratio_max": dlq_ratio_max}
+
+
+def load_suite(path: Path = SUITE_PATH, known_services: Sequence[str] = ()) -> dict[str, Any]:
+    """The suite file as a dict; the known-service check is left out when no known services are set."""
+    doc = orjson.loads(path.read_bytes())
+    if not known_services:
+        doc["expectations"] = [e for e in doc["expectations"]
+                               if e["kwargs"].get("value_set") != {"$PARAMETER": "known_services"}]
+    return doc
+
+
+def validate(columns: dict[str, list[Any]], counts: dict[str, int], params: dict[str, Any],
+             suite_doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Runs the suite on the day's frame in an ephemeral GX context; one result per expectation."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    import pandas as pd
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    frame = pd.DataFrame(columns)
+    if len(frame):
+        strings = frame["timestamp"].where(frame["timestamp"].map(lambda v: isinstance(v, str)).astype(bool))
+        frame["ts"] = pd.to_datetime(strings, utc=True, errors="coerce", format="ISO8601")
+    else:
+        frame["ts"] = pd.Series([], dtype="datetime64[ns, UTC]")
+    total = counts["records"] + counts["dlq"]
+    frame["dlq_ratio"] = counts["dlq"] / total if total else 0.0
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = ctx.data_sources.add_pandas("archive").add_dataframe_asset("day").add_batch_definition_whole_dataframe(
+        "whole")
+    suite = ctx.suites.add(gx.ExpectationSuite(name=suite_doc["name"], expectations=suite_doc["expectations"],
+                                               meta=suite_doc.get("meta") or {}))
+    run = ctx.validation_definitions.add(gx.ValidationDefinition(name="archive-day", data=batch, suite=suite))
+    result = run.run(batch_parameters={"dataframe": frame}, expectation_parameters=params, result_format="SUMMARY")
+    return [_check(r) for r in result.results]
+
+
+def _check(r: Any) -> dict[str, Any]:
+    cfg, res = r.expectation_config, r.result or {}
+    exc = r.exception_info or {}
+    severity = getattr(cfg.severity, "value", str(cfg.severity or "critical"))
+    return {"check": (cfg.meta or {}).get("check", cfg.type), "expectation": cfg.type,
+            "column": cfg.kwargs.get("column"), "severity": severity, "success": bool(r.success),
+            "unexpected_count": res.get("unexpected_count"), "unexpected_percent": res.get("unexpected_percent"),
+            "observed_value": _plain(res.get("observed_value")),
+            "sample": [_plain(v) for v in (res.get("partial_unexpected_list") or [])[:SAMPLE]],
+            "error": exc.get("exception_message") if exc.get("raised_exception") else None}
+
+
+def _plain(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return str(v)[:200]
+
+
+def check_day(reader: ArchiveReader, day: str, *, dlq_ratio_max: float = 0.01, known_services: Sequence[str] = (),
+              message_max_chars: int = 32_768, timestamp_slack_s: float = 300.0,
+              suite_path: Path = SUITE_PATH) -> dict[str, Any]:
+    """Reads the day's archive and DLQ, validates it, returns the quality section of the report."""
+    started = time.perf_counter()
+    columns, counts = scan_day(reader, day)
+    scanned = time.perf_counter()
+    params = suite_parameters(day, dlq_ratio_max, known_services, message_max_chars, timestamp_slack_s)
+    checks = validate(columns, counts, params, load_suite(suite_path, known_services))
+    failed = [c for c in checks if not c["success"] and c["severity"] == "critical"]
+    warnings = [c for c in checks if not c["success"] and c["severity"] != "critical"]
+    total = counts["records"] + counts["dlq"]
+    return {"day": day, "success": not failed, "failures": len(failed), "warnings": len(warnings),
+            **counts, "dlq_ratio": round(counts["dlq"] / total, 6) if total else 0.0,
+            "known_services_checked": bool(known_services), "checks": checks,
+            "seconds": {"scan": round(scanned - started, 3), "validate": round(time.perf_counter() - scanned, 3)}}
