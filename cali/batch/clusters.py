@@ -35,14 +35,16 @@ ROW_FIELDS = ("key", "service", "level", "text", "ts", "event_id", "message", "s
 
 
 def alertable_rows(key: str, body: bytes) -> list[dict[str, Any]]:
-    """The ERROR/WARN/FATAL records of one archive object (gzip JSON lines), plus one row of its counts.
+    """The ERROR/WARN/FATAL records of one archive object (JSON lines, gzip or already inflated: Ray Data's
+    reader inflates `.gz` objects itself), plus one row of its counts.
 
     A record keeps what grouping and the knowledge base need: the tracker's `incident_key` when it has
     one, else the text the template miner groups; the message head and the first stack lines.
     """
     lines = bad = 0
     out: list[dict[str, Any]] = []
-    for line in gzip.decompress(body).split(b"\n"):
+    data = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+    for line in data.split(b"\n"):
         if not line:
             continue
         lines += 1

@@ -136,13 +136,16 @@ def _check(r: Any) -> dict[str, Any]:
     severity = getattr(cfg.severity, "value", str(cfg.severity or "critical"))
     return {"check": (cfg.meta or {}).get("check", cfg.type), "expectation": cfg.type,
             "column": cfg.kwargs.get("column"), "severity": severity, "success": bool(r.success),
-            "unexpected_count": res.get("unexpected_count"), "unexpected_percent": res.get("unexpected_percent"),
+            "unexpected_count": _plain(res.get("unexpected_count")),
+            "unexpected_percent": _plain(res.get("unexpected_percent")),
             "observed_value": _plain(res.get("observed_value")),
             "sample": [_plain(v) for v in (res.get("partial_unexpected_list") or [])[:SAMPLE]],
             "error": exc.get("exception_message") if exc.get("raised_exception") else None}
 
 
 def _plain(v: Any) -> Any:
+    if hasattr(v, "item") and not isinstance(v, str | bytes):  # numpy scalars from pandas
+        v = v.item()
     if v is None or isinstance(v, bool | int | float | str):
         return v
     if hasattr(v, "isoformat"):

@@ -32,8 +32,8 @@ class S3Reports:
         return f"s3://{self.bucket}/{key}"
 
     def put_json(self, day: str, name: str, doc: dict[str, Any]) -> str:
-        return self.put(day, name, orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z),
-                        "application/json")
+        options = orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY
+        return self.put(day, name, orjson.dumps(doc, option=options), "application/json")
 
     def get_json(self, day: str, name: str) -> dict[str, Any] | None:
         """GetObject of reports/dt=<day>/<name>; None when there is no such report."""
