@@ -268,6 +268,8 @@ def demo(
     quiet: bool = typer.Option(False, help="No live view; only the final JSON line."),
     analysis: bool = typer.Option(True, help="Run the AI analysis app (Ray Serve) and post analyses after alerts."),
     serve_port: int = typer.Option(8000, help="HTTP port of the analysis app (POST /analyze, /docs)."),
+    learn: bool = typer.Option(False, help="At the end, run the day's batch: quality checks, the reindex Ray Job "
+                               "and the report; the summary adds learned and quality_failures."),
 ) -> None:
     """Run everything locally: stack, Ray, generator, shipper, actors, a Slack receiver; show it live."""
     from cali.demo import DemoOptions, run_demo
@@ -276,7 +278,7 @@ def demo(
         duration=duration, seed=seed, rate=rate, incident_every=incident_every, window=window, shards=shards,
         state_dir=state_dir.resolve(), keep_stack=keep_stack, kinesis_port=kinesis_port, aws_port=aws_port,
         slack_port=slack_port, dashboard_port=dashboard_port, quiet=quiet, analysis=analysis,
-        serve_port=serve_port), console)
+        serve_port=serve_port, learn=learn), console)
     if duration is not None:
         print(json.dumps(summary), flush=True)
 

@@ -142,6 +142,8 @@ class BatchSettings(_Section):
     match_threshold: float = Field(0.9, gt=0, le=1)
     embedder: Literal["minilm", "hashing"] = "minilm"  # must be the knowledge base's embedder
     embed_actors: int = Field(1, ge=1, le=32)  # size of the embedding actor pool (map_batches concurrency)
+    # Ray CPUs per read task and per embedding actor: below 1 so the job fits beside a running Serve app.
+    task_cpus: float = Field(0.5, gt=0, le=8)
     top_clusters: int = Field(20, ge=1, le=500)
     # The Ray Job's entry point on the cluster; {date} is filled in. None: python jobs/reindex.py from
     # this checkout when it has one (local Ray), else /app/jobs/reindex.py (the image).

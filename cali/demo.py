@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ class DemoOptions:
     quiet: bool
     analysis: bool = True
     serve_port: int = 8000
+    learn: bool = False  # at the end, the day's batch: checks, the reindex Ray Job, the report
 
 
 class _Threads:
@@ -63,6 +65,7 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
     from cali.stack.config import StackConfig
 
     root = opt.state_dir
+    started_at = datetime.now(UTC)
     # A fresh run each time: the same seed must give the same run, not a continuation.
     if root.exists():
         lifecycle.down(StackConfig(state_dir=root / "stack"))
@@ -141,6 +144,11 @@ def run_demo(opt: DemoOptions, console: Console) -> dict[str, Any]:
         stop_pipeline(settings)
         counts["alerts_delivered"] = len(received) if receiver else None
         counts["generated"] = gen_result.get("events", 0)
+        if opt.learn and not interrupted:
+            from cali.batch.demo_step import learn_from_demo
+
+            counts.update(learn_from_demo(settings, started_at, dashboard, [s.service for s in DEMO_SOURCES],
+                                          console))
         return counts
     finally:
         if opt.analysis:

@@ -167,7 +167,8 @@ def document_text(incident: Incident) -> str:
     """
     parts = [incident.title]
     parts += [symptom_head(s) for s in incident.symptoms]
-    parts.append(incident.root_cause.strip()[:300])
+    if incident.source != "learned":  # a learned entry has no cause yet: its placeholder would only add noise
+        parts.append(incident.root_cause.strip()[:300])
     return "\n".join(p for p in parts if p)
 
 

@@ -4,9 +4,10 @@ Re-running a day gives the same knowledge base:
 - ids are derived (`lrn-<fingerprint>`), writes are upserts, and a learned entry's text and vector never
   change after it is made; later days only rewrite its per-day counts (`Incident.seen`);
 - a run of day D replaces D's counts wherever they are, and removes D from entries it no longer feeds;
-- a run of D matches clusters against the knowledge base as it was before D: learned entries first seen
-  on or after D (what an earlier run of D, or of a later day, wrote) are left out of the search, and the
-  clusters of the run are matched against each other in a fixed order instead.
+- a cluster whose own entry (`lrn-<its fingerprint>`) exists feeds it; any other is matched against the
+  knowledge base as it was before D: learned entries first seen on or after D (what an earlier run of D,
+  or of a later day, wrote) are left out of the search, and the clusters of the run are matched against
+  each other in a fixed order instead. So a second run takes every decision the first one took.
 """
 
 from __future__ import annotations
@@ -71,11 +72,15 @@ def learn(store: LearningStore, candidates: Sequence[tuple[Incident, Sequence[fl
     existing = store.learned([inc.id for inc, _ in candidates])
     fed: dict[str, DaySeen] = {}  # entry id -> the day's combined stats
     new: dict[str, tuple[Incident, Sequence[float]]] = {}
+    # Entries this run made or fed as their own cluster's, in order: what later clusters of the run match
+    # against (the same set, in the same order, whether the run is the first or a re-run).
+    pool: list[tuple[str, Sequence[float]]] = []
     for inc, vector in candidates:
         today = inc.seen[day]
         own = existing.get(inc.id)
-        if own is not None and any(x < day for x in own[0]):  # the same incident, known from an earlier day
+        if own is not None:  # the same incident (same key): its entry, even if a resolution is recorded since
             target = inc.id
+            pool.append((target, vector))
         else:
             hits = store.nearest(vector, k=3, learned_before=d)
             best = hits[0] if hits and (hits[0].dense_score or 0.0) >= threshold else None
@@ -87,12 +92,13 @@ def learn(store: LearningStore, candidates: Sequence[tuple[Incident, Sequence[fl
             if best is not None:
                 target = best.id
             else:
-                twin = max(new.values(), key=lambda nv: _dot(nv[1], vector), default=None)
+                twin = max(pool, key=lambda iv: _dot(iv[1], vector), default=None)
                 if twin is not None and _dot(twin[1], vector) >= threshold:
-                    target = twin[0].id
+                    target = twin[0]
                 else:
                     target = inc.id
                     new[target] = (inc, vector)
+                    pool.append((target, vector))
         fed[target] = _combine(fed.get(target), today)
         out.clusters.append({"fingerprint": inc.fingerprint, "entry": target, "action": "learned"})
 

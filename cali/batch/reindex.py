@@ -77,9 +77,10 @@ def read_clusters(settings: Settings, day: str, keys: list[str]) -> ClusterAggre
     if not keys:
         return agg
     bucket = settings.archive.bucket
+    cpus = settings.batch.task_cpus
     ds = ray.data.read_binary_files([f"{bucket}/{k}" for k in keys], filesystem=s3_filesystem(settings),
-                                    include_paths=True)
-    for batch in ds.flat_map(_extract).iter_batches(batch_size=4096, batch_format="pyarrow"):
+                                    include_paths=True, num_cpus=cpus)
+    for batch in ds.flat_map(_extract, num_cpus=cpus).iter_batches(batch_size=4096, batch_format="pyarrow"):
         agg.add_rows(batch.to_pylist())
     return agg
 
@@ -93,7 +94,7 @@ def embed(settings: Settings, texts: dict[str, str]) -> dict[str, list[float]]:
     b = settings.batch
     ds = ray.data.from_items([{"id": k, "text": v} for k, v in texts.items()])
     ds = ds.map_batches(Embed, fn_constructor_kwargs={"kind": b.embedder}, batch_size=EMBED_BATCH,
-                        concurrency=b.embed_actors, num_cpus=1, batch_format="numpy")
+                        concurrency=b.embed_actors, num_cpus=b.task_cpus, batch_format="numpy")
     out: dict[str, list[float]] = {}
     for batch in ds.iter_batches(batch_size=EMBED_BATCH, batch_format="numpy"):
         for i, v in zip(batch["id"], batch["vector"], strict=True):

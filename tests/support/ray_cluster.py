@@ -3,15 +3,19 @@
 `ray.init()` always puts the dashboard agent on port 52365, which another Ray on a shared machine may hold;
 then the Job API answers "No available agent". This cluster takes a free port for every listener, and is
 stopped by signalling its own process group (never `ray stop`, which would stop every Ray on the machine).
+It keeps its files in a temp dir of its own: `ray start` records itself in <temp-dir>/ray_current_cluster,
+and in the default /tmp/ray that file would make every other `ray.init()` on the machine join this cluster.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +30,10 @@ def local_ray_cluster(log: Path, num_cpus: int = 2, env: dict[str, str] | None =
                                              "dashboard-agent-grpc-port", "node-manager-port",
                                              "object-manager-port", "metrics-export-port", "runtime-env-agent-port",
                                              "ray-client-server-port")}
+    temp_dir = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Ray's socket paths must stay under 108 bytes
     cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-           "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--num-cpus={num_cpus}", "--disable-usage-stats"]
+           "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--num-cpus={num_cpus}", "--disable-usage-stats",
+           f"--temp-dir={temp_dir}"]
     cmd += [f"--{name}={port}" for name, port in ports.items()]
     # Token authentication would need the token on every client; this cluster listens on loopback only.
     proc_env = (env or dict(os.environ)) | {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
@@ -47,6 +53,7 @@ def local_ray_cluster(log: Path, num_cpus: int = 2, env: dict[str, str] | None =
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _wait_for_jobs_api(dashboard: str, proc: subprocess.Popen, timeout_s: float, log: Path) -> None:
