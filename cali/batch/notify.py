@@ -13,6 +13,7 @@ import socket
 from datetime import datetime
 from typing import Any
 
+from cali.batch.quality import DAY_SUITE_NAME
 from cali.core.alerts import Alert, AlertKind, Severity
 from cali.core.fingerprint import incident_fingerprint, incident_key
 from cali.core.ports import Clock, DeliveryReceipt
@@ -31,8 +32,9 @@ def quality_alert(quality: dict[str, Any], now: datetime, env: str | None = None
     if not failed:
         return None
     day = quality["day"]
-    lines = [f"{c['check']}: " + (f"{c['unexpected_count']} record(s)" if c.get("unexpected_count") is not None
-                                  else f"observed {c.get('observed_value')}") for c in failed]
+    lines = [f"{c['check']}: " + (f"observed {(c.get('sample') or [c.get('observed_value')])[0]}"
+                                  if c.get("suite") == DAY_SUITE_NAME or c.get("unexpected_count") is None
+                                  else f"{c['unexpected_count']} record(s)") for c in failed]
     digest = hashlib.blake2b("\n".join(sorted(lines)).encode(), digest_size=6).hexdigest()
     key = incident_key(SERVICE, Level.ERROR.value, "quality")
     message = (f"Data quality failed for the archive of {day}: {len(failed)} check(s) failed on "

@@ -1,4 +1,7 @@
-"""Great Expectations on one day of the archive: the suite file beside this module, an ephemeral context.
+"""Great Expectations on one day of the archive: the suite files beside this module, an ephemeral context.
+
+Two suites: `archive_records_suite.json` on one row per archived record, `archive_day_suite.json` on one row
+for the whole day (its DLQ ratio), so a day with no records at all is still checked.
 
 The archive holds records the readers already validated, so these checks catch what validation cannot
 see (duplicates, a day partition holding another day's events, a DLQ that grows) and anything another
@@ -22,7 +25,9 @@ import orjson
 from cali.core.archive import DLQ_PREFIX, RAW_PREFIX
 from cali.core.records import Level
 
-SUITE_PATH = Path(__file__).with_name("archive_suite.json")
+RECORDS_SUITE = Path(__file__).with_name("archive_records_suite.json")
+DAY_SUITE = Path(__file__).with_name("archive_day_suite.json")
+DAY_SUITE_NAME = "cali_archive_day"
 FIELDS = ("timestamp", "level", "service", "event_id")
 SAMPLE = 5
 
@@ -94,7 +99,7 @@ def suite_parameters(day: str, dlq_ratio_max: float, known_services: Sequence[st
             "dlq_ratio_max": dlq_ratio_max}
 
 
-def load_suite(path: Path = SUITE_PATH, known_services: Sequence[str] = ()) -> dict[str, Any]:
+def load_suite(path: Path = RECORDS_SUITE, known_services: Sequence[str] = ()) -> dict[str, Any]:
     """The suite file as a dict; the known-service check is left out when no known services are set."""
     doc = orjson.loads(path.read_bytes())
     if not known_services:
@@ -103,31 +108,40 @@ def load_suite(path: Path = SUITE_PATH, known_services: Sequence[str] = ()) -> d
     return doc
 
 
-def validate(columns: dict[str, list[Any]], counts: dict[str, int], params: dict[str, Any],
-             suite_doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Runs the suite on the day's frame in an ephemeral GX context; one result per expectation."""
+def frames(columns: dict[str, list[Any]], counts: dict[str, int]) -> tuple[Any, Any]:
+    """The records frame (object columns: raw values, whatever their type) and the one-row day frame."""
+    import pandas as pd
+
+    records = pd.DataFrame({k: pd.Series(v, dtype=object if k != "message_chars" else "float64")
+                            for k, v in columns.items()})
+    strings = records["timestamp"].where(records["timestamp"].map(lambda v: isinstance(v, str)).astype(bool))
+    records["ts"] = pd.to_datetime(strings, utc=True, errors="coerce", format="ISO8601")
+    total = counts["records"] + counts["dlq"]
+    day = pd.DataFrame([{"records": counts["records"], "dlq": counts["dlq"],
+                         "dlq_ratio": counts["dlq"] / total if total else 0.0}])
+    return records, day
+
+
+def validate(batches: Sequence[tuple[dict[str, Any], Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Runs each (suite, frame) in one ephemeral GX context; one result per expectation, in suite order."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
-    import pandas as pd
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    frame = pd.DataFrame(columns)
-    if len(frame):
-        strings = frame["timestamp"].where(frame["timestamp"].map(lambda v: isinstance(v, str)).astype(bool))
-        frame["ts"] = pd.to_datetime(strings, utc=True, errors="coerce", format="ISO8601")
-    else:
-        frame["ts"] = pd.Series([], dtype="datetime64[ns, UTC]")
-    total = counts["records"] + counts["dlq"]
-    frame["dlq_ratio"] = counts["dlq"] / total if total else 0.0
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = ctx.data_sources.add_pandas("archive").add_dataframe_asset("day").add_batch_definition_whole_dataframe(
-        "whole")
-    suite = ctx.suites.add(gx.ExpectationSuite(name=suite_doc["name"], expectations=suite_doc["expectations"],
-                                               meta=suite_doc.get("meta") or {}))
-    run = ctx.validation_definitions.add(gx.ValidationDefinition(name="archive-day", data=batch, suite=suite))
-    result = run.run(batch_parameters={"dataframe": frame}, expectation_parameters=params, result_format="SUMMARY")
-    return [_check(r) for r in result.results]
+    source = ctx.data_sources.add_pandas("archive")
+    out: list[dict[str, Any]] = []
+    for suite_doc, frame in batches:
+        name = suite_doc["name"]
+        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
+        suite = ctx.suites.add(gx.ExpectationSuite(name=name, expectations=suite_doc["expectations"],
+                                                   meta=suite_doc.get("meta") or {}))
+        run = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        result = run.run(batch_parameters={"dataframe": frame}, expectation_parameters=params,
+                         result_format="SUMMARY")
+        out += [_check(r) | {"suite": name} for r in result.results]
+    return out
 
 
 def _check(r: Any) -> dict[str, Any]:
@@ -154,14 +168,15 @@ def _plain(v: Any) -> Any:
 
 
 def check_day(reader: ArchiveReader, day: str, *, dlq_ratio_max: float = 0.01, known_services: Sequence[str] = (),
-              message_max_chars: int = 32_768, timestamp_slack_s: float = 300.0,
-              suite_path: Path = SUITE_PATH) -> dict[str, Any]:
+              message_max_chars: int = 32_768, timestamp_slack_s: float = 300.0) -> dict[str, Any]:
     """Reads the day's archive and DLQ, validates it, returns the quality section of the report."""
     started = time.perf_counter()
     columns, counts = scan_day(reader, day)
     scanned = time.perf_counter()
     params = suite_parameters(day, dlq_ratio_max, known_services, message_max_chars, timestamp_slack_s)
-    checks = validate(columns, counts, params, load_suite(suite_path, known_services))
+    records, day_frame = frames(columns, counts)
+    checks = validate([(load_suite(RECORDS_SUITE, known_services), records), (load_suite(DAY_SUITE), day_frame)],
+                      params)
     failed = [c for c in checks if not c["success"] and c["severity"] == "critical"]
     warnings = [c for c in checks if not c["success"] and c["severity"] != "critical"]
     total = counts["records"] + counts["dlq"]

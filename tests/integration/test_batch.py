@@ -169,3 +169,22 @@ def test_a_second_run_leaves_the_knowledge_base_unchanged(day_env, first_run):
     assert again["knowledge"]["added"] == [] and again["knowledge"]["learned"] > 0
     assert kb_rows(day_env["settings"].analysis.kb_uri) == after_first
     assert len(day_env["slack"].messages()) == 1
+
+
+def test_cali_batch_run_backfill_prints_one_line_per_day(day_env, first_run, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cali.batch.jobs import settings_env
+    from cali.cli import app
+
+    for k, v in settings_env(day_env["settings"]).items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("CALI_SLACK__WEBHOOK_URL", day_env["slack"].url)
+    result = CliRunner().invoke(app, ["batch", "run", "--from", "2026-11-25", "--to", DAY])
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert result.exit_code == 0, result.output
+    assert [d["day"] for d in lines] == ["2026-11-25", DAY]
+    empty, full = lines
+    assert empty["records"] == 0 and empty["learned"] == 0
+    assert full["quality_failures"] == 5 and full["report_html"].endswith(f"reports/dt={DAY}/report.html")
+    assert len(day_env["slack"].messages()) == 1  # the same failures: not sent again

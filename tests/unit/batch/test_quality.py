@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from cali.batch.quality import check_day, load_suite
+from cali.batch.quality import DAY_SUITE, RECORDS_SUITE, check_day, load_suite
 from cali.core.archive import DeadLetter, encode_jsonl_gz
 from tests.support import needs
 
@@ -94,7 +94,7 @@ def test_unknown_service_is_a_warning_only_and_skipped_without_a_known_set():
 def test_dlq_ratio_over_the_threshold_fails():
     result = check_day(MemoryReader(day_objects([rec(i) for i in range(90)], dlq=10)), DAY, dlq_ratio_max=0.05)
     check = by_check(result)["the day's DLQ ratio is below the threshold"]
-    assert not check["success"] and check["observed_value"] == pytest.approx(0.1)
+    assert not check["success"] and check["unexpected_count"] == 1 and check["sample"] == [pytest.approx(0.1)]
 
 
 def test_arrival_slack_around_midnight():
@@ -103,8 +103,18 @@ def test_arrival_slack_around_midnight():
     assert not check_day(MemoryReader(day_objects(rows)), DAY, timestamp_slack_s=60)["success"]
 
 
-def test_suite_file_is_valid_gx():
+def test_suite_files_are_valid_gx():
     gx = needs.module("great_expectations", "great-expectations is not installed")
-    doc = load_suite(known_services=["a"])
-    suite = gx.ExpectationSuite(name=doc["name"], expectations=doc["expectations"])
-    assert len(suite.expectations) == len(doc["expectations"]) >= 15
+    for path, least in ((RECORDS_SUITE, 15), (DAY_SUITE, 2)):
+        doc = load_suite(path, known_services=["a"])
+        suite = gx.ExpectationSuite(name=doc["name"], expectations=doc["expectations"])
+        assert len(suite.expectations) == len(doc["expectations"]) >= least
+
+
+def test_a_day_without_records_fails_only_on_its_dlq():
+    empty = check_day(MemoryReader({}), DAY)
+    assert empty["success"] and empty["records"] == 0
+    assert {c["check"] for c in empty["checks"] if not c["success"]} == {"the day has archived records"}
+    only_dlq = check_day(MemoryReader({k: v for k, v in day_objects([], dlq=3).items() if k.startswith("dlq/")}), DAY)
+    dlq_check = by_check(only_dlq)["the day's DLQ ratio is below the threshold"]
+    assert only_dlq["failures"] == 1 and dlq_check["sample"] == [1.0]

@@ -51,6 +51,14 @@ def test_html_escapes_log_text():
     assert "level is in the allowed set" in page and "lrn-ab" in page
 
 
+def test_a_day_check_says_what_it_observed():
+    q = quality(failed=())
+    q["checks"].append({"check": "the day's DLQ ratio is below the threshold", "severity": "critical",
+                        "success": False, "unexpected_count": 1, "observed_value": None, "sample": [0.2],
+                        "suite": "cali_archive_day"})
+    assert quality_alert(q, NOW).stack_head == ["the day's DLQ ratio is below the threshold: observed 0.2"]
+
+
 def test_alert_only_for_critical_failures_and_its_id_follows_what_failed():
     assert quality_alert(quality(failed=(), warn=("service is a known one",)), NOW) is None
     a = quality_alert(quality(), NOW)
