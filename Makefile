@@ -73,6 +73,7 @@ bench: install
 	$(BIN)/python benchmarks/grouping.py
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/serve_analyze.py
+	$(BIN)/python benchmarks/batch.py --records 1000000 --embedder minilm
 
 stack-down:
 	$(BIN)/cali stack down || true

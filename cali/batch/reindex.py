@@ -52,6 +52,7 @@ class Embed:
         from cali.analysis.commands import EMBEDDERS
 
         self.embedder = EMBEDDERS[kind]()
+        self.embedder.embed(["warm-up"])  # load the model when the actor starts, not inside the first batch
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
