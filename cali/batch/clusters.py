@@ -125,8 +125,11 @@ class Cluster:
         return [redact(s[2]) for s in self.samples]
 
     def title(self) -> str:
-        head = self.template or redact(self.samples[0][2]).splitlines()[0] if self.samples else self.template
-        return f"{self.service} {self.level}: {head}"[:300]
+        """`service LEVEL: ` and the miner's template, or the representative message's first line."""
+        head = self.template
+        if not head and self.samples:
+            head = next(iter(redact(self.samples[0][2]).splitlines()), "")
+        return f"{self.service} {self.level}: {head or '(empty message)'}"[:300]
 
     def summary(self) -> dict[str, Any]:
         return {"key": self.key, "fingerprint": self.fingerprint, "service": self.service, "level": self.level,

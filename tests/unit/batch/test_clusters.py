@@ -90,3 +90,13 @@ def test_errors_are_counted_per_service_hour_and_level():
     agg = ClusterAggregator()
     agg.add_rows(alertable_rows("raw/x", obj(rows)))
     assert dict(agg.counts.per_hour) == {("orders-api", "03", "ERROR"): 2, ("web-bff", "04", "WARN"): 1}
+
+
+def test_titles_name_the_service_level_and_what_failed():
+    agg = ClusterAggregator()
+    agg.add_rows(alertable_rows("raw/x", obj([rec(1, key="k|ERROR|g1", message=""),
+                                              rec(2, message="Timeout after 30s calling pricing")])))
+    titles = sorted(c.title() for c in agg.clusters())
+    assert titles[0] == "orders-api ERROR: (empty message)"  # the tracker's key: the message, here empty
+    # the job's own miner: its template, whatever masks the grouping rewrite (issue 11) puts in it
+    assert titles[1].startswith("orders-api ERROR: Timeout after <") and titles[1].endswith("> calling pricing")
