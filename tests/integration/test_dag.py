@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
@@ -37,7 +36,7 @@ def _airflow():
 def run_py(code: str, env: dict[str, str], timeout: float = 600) -> dict:
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
-    if os.environ.get("CALI_TEST_LOG"):
+    if os.environ.get("CALI_TEST_LOG"):  # a file to keep the Airflow run's whole output in, to debug it
         Path(os.environ["CALI_TEST_LOG"]).write_text(proc.stdout + "\n---\n" + proc.stderr)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, f"exit {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
@@ -103,10 +102,8 @@ def test_dag_test_runs_every_task_against_the_local_stack(stack, aws_clients, tm
                           CALI_SLACK__WEBHOOK_URL=slack.url, CALI_KINESIS__STREAM=f"s-{uuid.uuid4().hex[:6]}",
                           CALI_ANALYSIS__KB_URI=str(tmp_path / "kb.db"), CALI_BATCH__EMBEDDER="hashing",
                           CALI_ANALYSIS__APP_NAME="no-serve-here")
-        started = time.monotonic()
         migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True,
                                  text=True, timeout=600, cwd=REPO)
-        print(f"airflow db migrate: {time.monotonic() - started:.0f}s")
         assert migrate.returncode == 0, migrate.stderr[-4000:]
         result = run_py(f"""
             import json
