@@ -17,6 +17,7 @@ DEPLOY_STAMP := $(DEPLOY_TOOLS)/.installed
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONDONTWRITEBYTECODE := 1
+export GX_ANALYTICS_ENABLED := false
 
 .PHONY: install demo test lint unit integration e2e bench clean stack-down deploy-tools deploy-check screenshots grafana
 
@@ -26,7 +27,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# the CPU build on disk; a plain `torch` from an index pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,airflow]'
 	$(BIN)/pip install -q --no-deps drain3==0.9.11
 	touch $@
 
@@ -67,7 +68,7 @@ demo: install
 	$(BIN)/cali demo
 
 lint: install
-	$(BIN)/ruff check cali tests benchmarks docker
+	$(BIN)/ruff check cali tests benchmarks docker dags jobs
 
 unit: install
 	$(BIN)/pytest -q tests/unit
@@ -79,7 +80,7 @@ e2e: install
 	$(BIN)/pytest -q tests/e2e
 
 test: install
-	$(BIN)/ruff check cali tests benchmarks docker
+	$(BIN)/ruff check cali tests benchmarks docker dags jobs
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 # The console's screenshots in docs/console/ (shown in the README), from its browser tests.
@@ -99,6 +100,7 @@ bench: install
 	$(BIN)/python benchmarks/serve_analyze.py
 	$(BIN)/python benchmarks/index.py
 	$(BIN)/python benchmarks/hot_path.py --records 200000 --index
+	$(BIN)/python benchmarks/batch.py --records 1000000 --embedder minilm
 
 stack-down:
 	$(BIN)/cali stack down || true

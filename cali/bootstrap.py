@@ -41,6 +41,14 @@ def archive(settings: Settings) -> Any:
     return S3Archive(aws_client(settings, "s3"), settings.archive.bucket)
 
 
+def reports(settings: Settings) -> Any:
+    """The daily reports' bucket: batch.reports_bucket (REPORTS_BUCKET on AWS), else the archive bucket."""
+    from cali.sinks.s3_reports import S3Reports
+
+    b = settings.batch
+    return S3Reports(aws_client(settings, "s3"), b.reports_bucket or settings.archive.bucket, b.reports_prefix)
+
+
 def _sqlite(settings: Settings, name: str) -> Path:
     d = Path(settings.state.sqlite_dir)
     d.mkdir(parents=True, exist_ok=True)

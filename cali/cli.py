@@ -35,6 +35,7 @@ def _ray_address() -> str | None:
 
 def _register() -> None:
     from cali.analysis.commands import eval_app, kb_app
+    from cali.batch.command import batch_app
     from cali.fluentbit.command import fluentbit_app
     from cali.gen.command import generate
     from cali.stack.command import stack_app
@@ -48,6 +49,7 @@ def _register() -> None:
 
     app.command("console", help="The CALI console (incidents, trends, log search, pipeline) at /console.")(
         console_command)
+    app.add_typer(batch_app, name="batch")
     try:
         from cali.ship.command import ship
     except ImportError:
@@ -290,6 +292,8 @@ def demo(
     quiet: bool = typer.Option(False, help="No live view; only the final JSON line."),
     analysis: bool = typer.Option(True, help="Run the AI analysis app (Ray Serve) and post analyses after alerts."),
     serve_port: int = typer.Option(8000, help="HTTP port of the analysis app (POST /analyze, /docs)."),
+    learn: bool = typer.Option(False, help="At the end, run the day's batch: quality checks, the reindex Ray Job "
+                               "and the report; the summary adds learned and quality_failures."),
 ) -> None:
     """Run everything locally: stack, Ray, generator, shipper, actors, a Slack receiver; show it live."""
     from cali.demo import DemoOptions, run_demo
@@ -300,7 +304,7 @@ def demo(
             duration=duration, seed=seed, rate=rate, incident_every=incident_every, window=window, shards=shards,
             state_dir=state_dir.resolve(), keep_stack=keep_stack, kinesis_port=kinesis_port, aws_port=aws_port,
             slack_port=slack_port, dashboard_port=dashboard_port, quiet=quiet, analysis=analysis,
-            serve_port=serve_port), console)
+            serve_port=serve_port, learn=learn), console)
     if duration is not None:
         print(json.dumps(summary), flush=True)
 

@@ -152,6 +152,28 @@ class IndexSettings(_Section):
     queue_max_rows: int = Field(200_000, ge=1_000)  # past it the oldest waiting rows are dropped (S3 has them)
 
 
+class BatchSettings(_Section):
+    """The daily batch (`cali batch run`, the Airflow DAG, jobs/reindex.py); docs/batch.md."""
+
+    reports_bucket: str | None = None  # None: the archive bucket (locally); REPORTS_BUCKET on AWS
+    reports_prefix: str = "reports/"
+    dlq_ratio_max: float = Field(0.01, ge=0, le=1)  # dead-lettered / (archived + dead-lettered) per day
+    known_services: list[str] = []  # an unknown service is a warning; empty: not checked
+    message_max_chars: int = Field(32_768, ge=1)
+    timestamp_slack_s: float = Field(300.0, ge=0)  # arrival lag tolerated around the partition's day
+    # Cosine similarity from which a cluster is the same incident as a knowledge-base entry.
+    match_threshold: float = Field(0.9, gt=0, le=1)
+    embedder: Literal["minilm", "hashing"] = "minilm"  # must be the knowledge base's embedder
+    embed_actors: int = Field(1, ge=1, le=32)  # size of the embedding actor pool (map_batches concurrency)
+    # Ray CPUs per read task and per embedding actor: below 1 so the job fits beside a running Serve app.
+    task_cpus: float = Field(0.5, gt=0, le=8)
+    top_clusters: int = Field(20, ge=1, le=500)
+    # The Ray Job's entry point on the cluster; {date} is filled in. None: python jobs/reindex.py from
+    # this checkout when it has one (local Ray), else /app/jobs/reindex.py (the image).
+    job_entrypoint: str | None = None
+    job_timeout_s: float = Field(3600.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALI_", env_nested_delimiter="__", extra="forbid",
                                       toml_file="cali.toml")
@@ -166,6 +188,7 @@ class Settings(BaseSettings):
     analysis: AnalysisSettings = AnalysisSettings()
     pipeline: PipelineSettings = PipelineSettings()
     index: IndexSettings = IndexSettings()
+    batch: BatchSettings = BatchSettings()
     # What `cali ship` and `cali fluentbit render` read: [[sources]]/[[formats]] or CALI_SOURCES (JSON).
     sources: list[SourceSettings] = []
     formats: list[FormatSettings] = []

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ class DemoOptions:
     quiet: bool
     analysis: bool = True
     serve_port: int = 8000
+    learn: bool = False  # at the end, the day's batch: checks, the reindex Ray Job, the report
 
 
 class _Threads:
@@ -92,6 +94,7 @@ def _run(opt: DemoOptions, console: Console, root: Path, real_webhook: str | Non
     from cali.stack import lifecycle
     from cali.stack.config import StackConfig
 
+    started_at = datetime.now(UTC)  # the learn step reads the archive from here on
     logs, state = root / "logs", root / "state"
     logs.mkdir(parents=True)
     receiver = None
@@ -182,6 +185,10 @@ def _run(opt: DemoOptions, console: Console, root: Path, real_webhook: str | Non
     stop_pipeline(settings)
     counts["alerts_delivered"] = len(received) if receiver else None
     counts["generated"] = gen_result.get("events", 0)
+    if opt.learn and not interrupted:
+        from cali.batch.demo_step import learn_from_demo
+
+        counts.update(learn_from_demo(settings, started_at, dashboard, [s.service for s in DEMO_SOURCES], console))
     return counts
 
 

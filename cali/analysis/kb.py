@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cali.analysis.model import Source
 
-_ID = re.compile(r"^(inc|res|tax)-[A-Za-z0-9-]{1,60}$")
+_ID = re.compile(r"^(inc|res|tax|lrn)-[A-Za-z0-9-]{1,60}$")
 _STACK_FRAME = re.compile(r"^\s*(at |File \"|\.\.\. \d+ more|goroutine |\S+\.go:\d+|#\d+ )")
 MAX_SYMPTOM_CHARS = 600  # the first lines of a trace carry the signal; frames only add noise
 
@@ -21,12 +21,27 @@ class KnowledgeError(ValueError):
     """A knowledge-base file that cannot be used, with the file and the reason."""
 
 
-class Incident(BaseModel):
-    """One post-incident write-up (knowledge/README.md describes the fields)."""
+class DaySeen(BaseModel):
+    """What the archive of one day held of a learned incident (the daily batch writes it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(description="inc-NNNN for curated files; res-... for incidents resolved at run time.")
+    count: int = Field(ge=1)
+    services: list[str] = Field(default_factory=list)
+    first: datetime
+    last: datetime
+
+
+MAX_SEEN_DAYS = 366  # per-day counts kept on a learned entry; older days are folded into `seen_before`
+
+
+class Incident(BaseModel):
+    """One post-incident write-up (knowledge/README.md describes the fields), or a learned incident."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(description="inc-NNNN for curated files; res-... for incidents resolved at run time; "
+                    "lrn-<fingerprint> for incidents the daily batch learned from the archive.")
     title: str = Field(min_length=1)
     category: str = Field(min_length=1, pattern=r"^[a-z0-9-]+$")
     severity: Literal["critical", "high", "medium", "low"] = "medium"
@@ -36,8 +51,13 @@ class Incident(BaseModel):
     remediation: list[str] = Field(min_length=1)
     references: list[str] = Field(default_factory=list)
     source: Source = "curated"
-    fingerprint: str = ""  # the alert fingerprint a resolved incident came from
+    fingerprint: str = ""  # the alert fingerprint a resolved (or learned) incident came from
     created_at: datetime | None = None
+    # Learned entries only: not resolved yet, and when the archive saw them (per UTC day, YYYY-MM-DD).
+    # Per-day values make a re-run of a day replace that day's numbers instead of adding them again.
+    status: Literal["unresolved"] | None = None
+    seen: dict[str, DaySeen] = Field(default_factory=dict)
+    seen_before: int = 0  # occurrences on days older than the MAX_SEEN_DAYS kept in `seen`
 
     @field_validator("id")
     @classmethod
@@ -45,6 +65,22 @@ class Incident(BaseModel):
         if not _ID.match(v):
             raise ValueError(f"id {v!r} must look like inc-NNNN (or res-... for a resolved incident)")
         return v
+
+    @property
+    def occurrences(self) -> int:
+        return self.seen_before + sum(d.count for d in self.seen.values())
+
+    @property
+    def first_seen(self) -> datetime | None:
+        return min((d.first for d in self.seen.values()), default=None)
+
+    @property
+    def last_seen(self) -> datetime | None:
+        return max((d.last for d in self.seen.values()), default=None)
+
+    @property
+    def services(self) -> list[str]:
+        return sorted({s for d in self.seen.values() for s in d.services})
 
     @field_validator("symptoms", "remediation", "affected_stack")
     @classmethod
@@ -131,7 +167,8 @@ def document_text(incident: Incident) -> str:
     """
     parts = [incident.title]
     parts += [symptom_head(s) for s in incident.symptoms]
-    parts.append(incident.root_cause.strip()[:300])
+    if incident.source != "learned":  # a learned entry has no cause yet: its placeholder would only add noise
+        parts.append(incident.root_cause.strip()[:300])
     return "\n".join(p for p in parts if p)
 
 
@@ -150,3 +187,37 @@ def resolved_incident(*, title: str, category: str, root_cause: str, remediation
     return Incident(id=f"res-{stamp}-{suffix}", title=title, category=category, severity=severity,  # type: ignore[arg-type]
                     symptoms=symptoms, root_cause=root_cause, remediation=remediation, source="resolved",
                     fingerprint=fingerprint, created_at=now)
+
+
+LEARNED_CATEGORY = "unclassified"  # a learned incident has no category until someone resolves it
+LEARNED_ROOT_CAUSE = "Not resolved yet: learned from the log archive by the daily batch; no cause recorded."
+
+
+def learned_id(fingerprint: str) -> str:
+    return f"lrn-{fingerprint}"
+
+
+def learned_incident(*, fingerprint: str, title: str, symptoms: list[str], day: str, seen: DaySeen,
+                     severity: str = "medium") -> Incident:
+    """A cluster of the day's errors that the knowledge base did not know (source="learned").
+
+    Its indexed text (title, symptoms, root cause) never changes after creation, so its vector stays
+    the same while later days only update `seen`; the remediation says how to record the resolution.
+    """
+    return Incident(id=learned_id(fingerprint), title=title[:1000], category=LEARNED_CATEGORY,
+                    severity=severity, symptoms=symptoms[:8], root_cause=LEARNED_ROOT_CAUSE,  # type: ignore[arg-type]
+                    remediation=[f"When it is resolved, record how: cali kb add --fingerprint {fingerprint} ..."],
+                    source="learned", fingerprint=fingerprint, created_at=seen.first, status="unresolved",
+                    seen={day: seen})
+
+
+def merge_seen(seen: dict[str, DaySeen], before: int, day: str,
+               today: DaySeen | None) -> tuple[dict[str, DaySeen], int]:
+    """`seen` with `day` replaced by `today` (removed when None), trimmed to MAX_SEEN_DAYS days."""
+    out = {d: s for d, s in seen.items() if d != day}
+    if today is not None:
+        out[day] = today
+    days = sorted(out)
+    for old in days[:max(0, len(days) - MAX_SEEN_DAYS)]:
+        before += out.pop(old).count
+    return dict(sorted(out.items())), before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +24,12 @@ class Hit(BaseModel):
     root_cause: str = ""
     remediation: list[str] = []
     source: Source = "curated"
+    fingerprint: str = ""  # the incident fingerprint a resolved or learned entry came from
+    # Learned entries: how often and when the archive saw them (the daily batch keeps these current).
+    occurrences: int | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    services: list[str] = []
 
 
 class Similar(BaseModel):

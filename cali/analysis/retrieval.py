@@ -73,6 +73,28 @@ def record_query(record: LogRecord) -> str:
     return focus_text(record.message, record.stack)
 
 
+# A learned entry (an unresolved cluster the daily batch found in the archive) says "seen before" but
+# not why or how to fix it: a curated or resolved entry of about the same relevance is worth more to the
+# on-call engineer. So a learned entry ranks above one only when its fused score is higher by more than
+# this (fused scores span 0..1 + lexical_weight), and never above the resolution recorded for it.
+LEARNED_MARGIN = 0.25
+
+
+def rank_by_source(hits: Sequence[Hit], margin: float = LEARNED_MARGIN) -> list[Hit]:
+    """Hits best first, with curated and resolved entries ahead of learned ones of similar relevance."""
+    resolved_score = {h.fingerprint: h.score for h in hits if h.source != "learned" and h.fingerprint}
+
+    def key(h: Hit) -> float:
+        if h.source != "learned":
+            return h.score
+        adjusted = h.score - margin
+        if h.fingerprint in resolved_score:  # its resolution is in the results: right after it
+            adjusted = min(adjusted, resolved_score[h.fingerprint] - 1e-9)
+        return adjusted
+
+    return sorted(hits, key=key, reverse=True)
+
+
 class KnowledgeStore(Protocol):
     """The part of the vector store the analysis needs (cali.vector.milvus.MilvusStore is one)."""
 
@@ -116,7 +138,8 @@ def category_votes(hits: Sequence[Hit], rank_decay: float = 0.6) -> dict[str, fl
     """Sum over a category's hits of fused score x decay**(rank of the hit within its category)."""
     votes: dict[str, float] = {}
     seen: dict[str, int] = {}
-    for hit in sorted(hits, key=lambda h: h.score, reverse=True):
+    # Learned entries have no category yet: they say "seen before", not what kind of failure it is.
+    for hit in sorted((h for h in hits if h.source != "learned"), key=lambda h: h.score, reverse=True):
         i = seen.get(hit.category, 0)
         seen[hit.category] = i + 1
         votes[hit.category] = votes.get(hit.category, 0.0) + max(hit.score, 0.0) * rank_decay ** i
@@ -132,7 +155,8 @@ def confidence_of(hits: Sequence[Hit], votes: dict[str, float]) -> float:
     if not hits or not votes:
         return 0.0
     winner = next(iter(votes))
-    best = max(((h.dense_score if h.dense_score is not None else h.score) for h in hits if h.category == winner),
+    best = max(((h.dense_score if h.dense_score is not None else h.score) for h in hits
+                if h.category == winner and h.source != "learned"),
                default=0.0)
     return max(0.0, min(1.0, best))
 
@@ -170,8 +194,9 @@ def retrieval_only_analysis(record: LogRecord, hits: Sequence[Hit], calibration:
     evidence = [ln for ln in record_query(record).splitlines()[:3]]
     real = [h for h in hits if not h.id.startswith("tax-")]  # taxonomy descriptions are not incidents
     similar = [Similar(id=h.id, category=h.category, score=round(_similarity(h), 4), title=h.title) for h in real[:5]]
+    seen = seen_before(real)
     if ranking.abstained:
-        return Analysis(probable_cause="No similar past incident found.", category=None,
+        return Analysis(probable_cause=("No similar past incident found." + seen).strip(), category=None,
                         top_categories=ranking.top_categories[:5], confidence=ranking.confidence,
                         evidence=evidence, remediation=[], similar_incident_ids=[s.id for s in similar],
                         similar=similar, similarity_threshold=calibration.threshold, abstained=True,
@@ -187,11 +212,24 @@ def retrieval_only_analysis(record: LogRecord, hits: Sequence[Hit], calibration:
     else:
         cause = f"Closest match is the description of category {best_cat}; no past incident of it is similar."
         remediation, source = [], []
-    return Analysis(probable_cause=cause.strip(), category=best_cat, top_categories=ranking.top_categories[:5],
+    return Analysis(probable_cause=(cause.strip() + seen).strip(), category=best_cat,
+                    top_categories=ranking.top_categories[:5],
                     confidence=ranking.confidence, evidence=evidence, remediation=remediation,
                     remediation_from=source, similar_incident_ids=[s.id for s in similar], similar=similar,
                     similarity_threshold=calibration.threshold, abstained=False, mode="retrieval-only",
                     degraded_reason=degraded_reason)
+
+
+SEEN_BEFORE_SIMILARITY = 0.85  # cosine from which a learned entry is the same failure seen again
+
+
+def seen_before(hits: Sequence[Hit]) -> str:
+    """" Seen before as lrn-...: N times, first on ..., last on ..." for the closest learned entry, or ""."""
+    for h in hits:
+        if h.source == "learned" and _similarity(h) >= SEEN_BEFORE_SIMILARITY and h.first_seen and h.last_seen:
+            return (f" Seen before as {h.id}: {h.occurrences or 0} time(s) from {h.first_seen:%Y-%m-%d} to "
+                    f"{h.last_seen:%Y-%m-%d}, not resolved yet.")
+    return ""
 
 
 def _first_sentences(text: str, n: int) -> str:

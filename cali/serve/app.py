@@ -90,17 +90,33 @@ class KnowledgeBaseDeployment:
         self.metrics.observe("cali_retrieval_seconds", time.monotonic() - started)
         return [h.model_dump() for h in hits]
 
-    async def upsert(self, incidents: list[dict[str, Any]]) -> int:
-        """Knowledge entries (cali.analysis.kb.Incident as JSON; the console's resolutions) embedded by the
-        Embedder deployment and upserted: this replica owns the Milvus Lite file, so writes come here."""
-        from cali.analysis.kb import Incident, document_text
-
-        docs = [Incident.model_validate(i) for i in incidents]
-        vectors = [await self.embedder.embed.remote(document_text(d)[:8000]) for d in docs]
-        return await asyncio.to_thread(self.store.upsert, docs, vectors)
-
     def taxonomy_ids(self) -> list[str]:
         return list(self.taxonomy)
+
+    async def upsert(self, incidents: list[dict[str, Any]], vectors: list[list[float]] | None = None,
+                     learn_day: str | None = None, threshold: float = 0.9,
+                     embedder_id: str | None = None) -> dict[str, Any]:
+        """Writes entries into the collection this replica owns (a Milvus Lite file admits one process).
+
+        Without `learn_day`: upserts the incidents as they are (curated, the console's resolutions);
+        vectors are embedded by the Embedder deployment unless given. With it: the daily batch's learned
+        clusters of that day, each with the vector of its document text, matched and merged as
+        cali.batch.learn says."""
+        from cali.analysis.kb import Incident, document_text
+
+        if embedder_id is not None and embedder_id != self.store.embedder.id:
+            raise ValueError(f"vectors of embedder {embedder_id} cannot go into {self.store.dim_note()}: "
+                             "set CALI_BATCH__EMBEDDER to the analysis app's embedder")
+        items = [Incident.model_validate(i) for i in incidents]
+        if vectors is None:
+            texts = [document_text(i)[:8000] for i in items]
+            vectors = list(await asyncio.gather(*[self.embedder.embed.remote(t) for t in texts]))
+        if learn_day is None:
+            return {"upserted": await asyncio.to_thread(self.store.upsert, items, vectors)}
+        from cali.batch.learn import learn
+
+        pairs = list(zip(items, vectors, strict=True))
+        return (await asyncio.to_thread(learn, self.store, pairs, learn_day, threshold)).to_dict()
 
     def count(self) -> int:
         return self.store.count()

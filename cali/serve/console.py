@@ -55,7 +55,7 @@ class _KnowledgeHandle:
     def __init__(self, app_name: str, deployment: str) -> None:
         self.app_name, self.deployment = app_name, deployment
 
-    def upsert(self, incidents: list[dict[str, Any]]) -> int:
+    def upsert(self, incidents: list[dict[str, Any]]) -> dict[str, Any]:
         handle = serve.get_deployment_handle(self.deployment, app_name=self.app_name)
         return handle.upsert.remote(incidents).result(timeout_s=60)
 

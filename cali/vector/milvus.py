@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from cali.analysis.kb import Incident, document_text
+from cali.analysis.kb import DaySeen, Incident, document_text
 from cali.analysis.model import Hit
+from cali.analysis.retrieval import rank_by_source
 from cali.core.ports import Health
 from cali.embed import Embedder
 
@@ -23,6 +26,12 @@ _PROP_EMBEDDER = "cali.embedder_id"
 _PROP_DIM = "cali.embedder_dim"
 _MAX_TEXT = 8000
 _SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
+_MAX_SEEN_JSON = 65_535
+_MAX_DAYS = 400
+# Fields added for learned entries (the daily batch); a collection created before them is migrated.
+_LEARNED_FIELDS = ("status", "first_day", "days", "seen")
+_HIT_FIELDS = ["id", "category", "title", "source", "root_cause", "remediation", "fingerprint", "seen"]
+log = logging.getLogger(__name__)
 
 
 class VectorStoreError(RuntimeError):
@@ -150,8 +159,36 @@ class MilvusStore:
             else:
                 self._check_embedder()
                 c.load_collection(self.collection)
+                self._migrate()
                 return
         self._create_collection()
+
+    def _migrate(self) -> None:
+        """Adds the learned-entry fields to a collection made before them: rows are read, the collection is
+        made again with the current schema and the rows are written back with empty learned fields.
+        (Milvus Lite cannot add a field in place; the knowledge base is a few thousand rows.)"""
+        fields = {f["name"] for f in self._client.describe_collection(self.collection).get("fields", [])}
+        if all(f in fields for f in _LEARNED_FIELDS):
+            return
+        rows = [r for batch in self._all_rows() for r in batch]
+        log.warning("collection %s at %s predates learned entries: migrating its %d rows", self.collection,
+                    self.uri, len(rows))
+        self._client.drop_collection(self.collection)
+        self._create_collection()
+        for start in range(0, len(rows), 256):
+            chunk = [{k: v for k, v in r.items() if k != "sparse"} | {"status": "", "first_day": 0, "days": [],
+                                                                      "seen": ""} for r in rows[start:start + 256]]
+            self._client.upsert(self.collection, chunk)
+        self._client.flush(self.collection)
+
+    def _all_rows(self) -> Any:
+        it = self._client.query_iterator(self.collection, batch_size=256, filter="",
+                                         output_fields=["*"])
+        try:
+            while batch := it.next():
+                yield batch
+        finally:
+            it.close()
 
     def _check_embedder(self) -> None:
         props = self._client.describe_collection(self.collection).get("properties", {}) or {}
@@ -179,6 +216,12 @@ class MilvusStore:
         s.add_field("created_at", DataType.INT64)
         s.add_field("root_cause", DataType.VARCHAR, max_length=8192)
         s.add_field("remediation", DataType.VARCHAR, max_length=16384)  # JSON list of strings
+        # Learned entries: status "unresolved", the first UTC day seen (days since 1970, 0 otherwise: a
+        # learning run leaves out what it wrote itself), the days seen, and per-day counts as JSON.
+        s.add_field("status", DataType.VARCHAR, max_length=16)
+        s.add_field("first_day", DataType.INT64)
+        s.add_field("days", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=_MAX_DAYS, max_length=10)
+        s.add_field("seen", DataType.VARCHAR, max_length=_MAX_SEEN_JSON)
         s.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
                                 input_field_names=["text"], output_field_names=["sparse"]))
         ip = c.prepare_index_params()
@@ -205,18 +248,62 @@ class MilvusStore:
             self.client.flush(self.collection)
         return total
 
+    def delete(self, ids: Sequence[str]) -> None:
+        """MilvusClient.delete by primary key."""
+        if ids:
+            self.client.delete(self.collection, ids=list(ids))
+            self.client.flush(self.collection)
+
+    # -- learned entries (the daily batch, cali.batch.learn) ---------------------------------------------
+    def nearest(self, vector: Sequence[float], k: int = 5, learned_before: date | None = None) -> list[Hit]:
+        """Dense search only (MilvusClient.search), cosine in `dense_score`; with `learned_before`, learned
+        entries first seen on or after that day are left out (what a learning run of that day wrote)."""
+        expr = f'source != "learned" or first_day < {epoch_day(learned_before)}' if learned_before else ""
+        res = self.client.search(self.collection, data=[list(vector)], anns_field="vector", limit=k, filter=expr,
+                                 output_fields=_HIT_FIELDS, search_params={"metric_type": "COSINE"})[0]
+        return fuse(res, [], 0.0)
+
+    def learned(self, ids: Sequence[str]) -> dict[str, tuple[dict[str, DaySeen], int]]:
+        """Per-day stats of the learned entries among `ids` (MilvusClient.get)."""
+        if not ids:
+            return {}
+        rows = self.client.get(self.collection, ids=list(ids), output_fields=["id", "source", "seen"])
+        return {r["id"]: parse_seen(r.get("seen")) for r in rows if r.get("source") == "learned"}
+
+    def learned_on(self, day: str) -> dict[str, tuple[dict[str, DaySeen], int]]:
+        """Learned entries whose per-day stats hold `day` (MilvusClient.query on array_contains)."""
+        rows = self.client.query(self.collection, filter=f'array_contains(days, "{_day(day)}")',
+                                 output_fields=["id", "seen"])
+        return {r["id"]: parse_seen(r.get("seen")) for r in rows}
+
+    def set_seen(self, updates: Mapping[str, tuple[dict[str, DaySeen], int]]) -> int:
+        """Rewrites the per-day stats of existing entries, keeping their text and vector (get, then upsert)."""
+        if not updates:
+            return 0
+        rows = self.client.get(self.collection, ids=list(updates), output_fields=["*"])
+        out = []
+        for row in rows:
+            seen, before = updates[row["id"]]
+            row = {k: v for k, v in row.items() if k != "sparse"}
+            out.append(row | _learned_fields(seen, before, row["created_at"]))
+        if out:
+            self.client.upsert(self.collection, out)
+            self.client.flush(self.collection)
+        return len(out)
+
     def count(self, timeout: float | None = None) -> int:
         res = self.client.query(self.collection, filter="", output_fields=["count(*)"], timeout=timeout)
         return int(res[0]["count(*)"]) if res else 0
 
     # -- reads -------------------------------------------------------------------------------------------
     def search(self, text: str, k: int = 10, vector: Sequence[float] | None = None) -> list[Hit]:
-        """Dense (COSINE) and BM25 searches (MilvusClient.search on both fields), fused; best first, one per id.
+        """Dense (COSINE) and BM25 searches (MilvusClient.search on both fields), fused; best first, one per id,
+        curated and resolved entries ahead of learned ones of similar relevance (retrieval.rank_by_source).
 
         `vector` is the query's embedding when the caller already has it (Serve batches embeddings).
         """
         n = max(k, self.candidates)
-        fields = ["id", "category", "title", "source", "root_cause", "remediation"]
+        fields = _HIT_FIELDS
         qvec = list(vector) if vector is not None else self.embedder.embed([text])[0]
         if len(qvec) != self.embedder.dim:
             raise EmbedderMismatchError(f"query vector has dim {len(qvec)}, the collection {self.dim_note()}")
@@ -226,7 +313,7 @@ class MilvusStore:
         if self.lexical_weight > 0 and text.strip():
             lexical = self.client.search(self.collection, data=[text[:_MAX_TEXT]], anns_field="sparse", limit=n,
                                          output_fields=fields, search_params={"metric_type": "BM25"})[0]
-        return fuse(dense, lexical, self.lexical_weight)[:k]
+        return rank_by_source(fuse(dense, lexical, self.lexical_weight))[:k]
 
     def dim_note(self) -> str:
         return f"{self.collection} holds {self.embedder.id} vectors of dim {self.embedder.dim}"
@@ -245,10 +332,50 @@ class MilvusStore:
 
 
 def _row(inc: Incident, text: str, vec: Sequence[float]) -> dict[str, Any]:
+    created = int(inc.created_at.timestamp()) if inc.created_at else 0
     return {"id": inc.id, "vector": list(vec), "text": text, "category": inc.category, "title": inc.title[:1000],
-            "source": inc.source, "fingerprint": inc.fingerprint[:128],
-            "created_at": int(inc.created_at.timestamp()) if inc.created_at else 0,
-            "root_cause": inc.root_cause[:8000], "remediation": json.dumps(inc.remediation)[:16000]}
+            "source": inc.source, "fingerprint": inc.fingerprint[:128], "created_at": created,
+            "root_cause": inc.root_cause[:8000], "remediation": json.dumps(inc.remediation)[:16000],
+            "status": inc.status or ""} | _learned_fields(inc.seen, inc.seen_before, created)
+
+
+def epoch_day(day: date | str) -> int:
+    d = date.fromisoformat(day) if isinstance(day, str) else day
+    return (d - date(1970, 1, 1)).days
+
+
+def _day(day: str) -> str:
+    return date.fromisoformat(day).isoformat()  # refuses anything but YYYY-MM-DD (it goes into a filter)
+
+
+def _learned_fields(seen: Mapping[str, DaySeen], before: int, created_at: int) -> dict[str, Any]:
+    if not seen:
+        return {"first_day": 0, "days": [], "seen": ""}
+    days = sorted(seen)
+    doc = json.dumps({"before": before, "days": {d: seen[d].model_dump(mode="json") for d in days}})
+    if len(doc) > _MAX_SEEN_JSON:
+        raise VectorStoreError(f"per-day stats of a learned entry are {len(doc)} bytes, over {_MAX_SEEN_JSON}: "
+                               "lower cali.analysis.kb.MAX_SEEN_DAYS")
+    first = min(s.first for s in seen.values())
+    return {"first_day": epoch_day(days[0]), "days": days[-_MAX_DAYS:], "seen": doc,
+            "created_at": created_at or int(first.timestamp())}
+
+
+def parse_seen(raw: str | None) -> tuple[dict[str, DaySeen], int]:
+    if not raw:
+        return {}, 0
+    doc = json.loads(raw)
+    return {d: DaySeen.model_validate(v) for d, v in doc.get("days", {}).items()}, int(doc.get("before", 0))
+
+
+def _seen_summary(raw: str | None) -> dict[str, Any]:
+    seen, before = parse_seen(raw)
+    if not seen:
+        return {}
+    return {"occurrences": before + sum(s.count for s in seen.values()),
+            "first_seen": min(s.first for s in seen.values()).astimezone(UTC),
+            "last_seen": max(s.last for s in seen.values()).astimezone(UTC),
+            "services": sorted({x for s in seen.values() for x in s.services})}
 
 
 def fuse(dense: list[dict[str, Any]], lexical: list[dict[str, Any]], lexical_weight: float) -> list[Hit]:
@@ -265,5 +392,6 @@ def fuse(dense: list[dict[str, Any]], lexical: list[dict[str, Any]], lexical_wei
         lx = lex.get(hid, 0.0)
         hits.append(Hit(id=hid, category=ent["category"], title=ent["title"], score=d + lexical_weight * lx / top_lex,
                         dense_score=d, lexical_score=lx, root_cause=ent.get("root_cause", ""),
-                        remediation=json.loads(ent.get("remediation") or "[]"), source=ent.get("source", "curated")))
+                        remediation=json.loads(ent.get("remediation") or "[]"), source=ent.get("source", "curated"),
+                        fingerprint=ent.get("fingerprint") or "", **_seen_summary(ent.get("seen"))))
     return sorted(hits, key=lambda h: h.score, reverse=True)

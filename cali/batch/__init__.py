@@ -1,0 +1,1 @@
+"""The daily batch: archive quality checks, the reindex job that learns the day's incidents, the report."""

@@ -1,0 +1,76 @@
+"""A Ray cluster of the test's own (`ray start --head --block` on free loopback ports), for Ray Job submission.
+
+`ray.init()` always puts the dashboard agent on port 52365, which another Ray on a shared machine may hold;
+then the Job API answers "No available agent". This cluster takes a free port for every listener, and is
+stopped by signalling its own process group (never `ray stop`, which would stop every Ray on the machine).
+It keeps its files in a temp dir of its own: `ray start` records itself in <temp-dir>/ray_current_cluster,
+and in the default /tmp/ray that file would make every other `ray.init()` on the machine join this cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from cali.stack.procs import free_port
+
+
+@contextlib.contextmanager
+def local_ray_cluster(log: Path, num_cpus: int = 2, env: dict[str, str] | None = None,
+                      timeout_s: float = 180.0) -> Iterator[dict[str, str]]:
+    ports = {name: free_port() for name in ("port", "dashboard-port", "dashboard-agent-listen-port",
+                                             "dashboard-agent-grpc-port", "node-manager-port",
+                                             "object-manager-port", "metrics-export-port", "runtime-env-agent-port",
+                                             "ray-client-server-port")}
+    temp_dir = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Ray's socket paths must stay under 108 bytes
+    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+           "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--num-cpus={num_cpus}", "--disable-usage-stats",
+           f"--temp-dir={temp_dir}"]
+    cmd += [f"--{name}={port}" for name, port in ports.items()]
+    # Token authentication would need the token on every client; this cluster listens on loopback only.
+    proc_env = (env or dict(os.environ)) | {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+                                            "RAY_USAGE_STATS_ENABLED": "0"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=proc_env, start_new_session=True)
+    dashboard = f"http://127.0.0.1:{ports['dashboard-port']}"
+    try:
+        _wait_for_jobs_api(dashboard, proc, timeout_s, log)
+        yield {"address": f"127.0.0.1:{ports['port']}", "dashboard": dashboard}
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _wait_for_jobs_api(dashboard: str, proc: subprocess.Popen, timeout_s: float, log: Path) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ray start exited {proc.returncode}: {log.read_text()[-3000:]}")
+        try:
+            client = JobSubmissionClient(dashboard)
+            job = client.submit_job(entrypoint="true")  # the agent that runs jobs is up only when this works
+            while str(client.get_job_status(job)).rsplit(".", 1)[-1] not in ("SUCCEEDED", "FAILED", "STOPPED"):
+                time.sleep(0.5)
+            return
+        except Exception as exc:  # not up yet
+            last = str(exc)[:300]
+            time.sleep(2)
+    raise TimeoutError(f"Ray Jobs API at {dashboard} not ready after {timeout_s:.0f}s: {last}")
