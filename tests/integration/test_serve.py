@@ -4,7 +4,6 @@ alert -> analysis flow through the Alerter."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -13,7 +12,7 @@ import uuid
 import orjson
 import pytest
 
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, init_local_ray, pipeline_settings
 from tests.support.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.integration
@@ -34,12 +33,10 @@ def served(tmp_path_factory, fake_llm):
     import ray
     from ray import serve
 
-    from cali.bootstrap import LOOPBACK_ENV
     from cali.serve.command import deploy, load_config
 
-    os.environ.update(LOOPBACK_ENV)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="serve-tests", logging_level="ERROR",
-             log_to_driver=False, runtime_env={"env_vars": LOOPBACK_ENV})
+    # The pipeline test below starts actors on this Ray: they read the local stack's keys from the env.
+    init_local_ray("serve-tests")
     db = tmp_path_factory.mktemp("kb") / "kb.db"
     state = tmp_path_factory.mktemp("budget")
     # The hashing embedder keeps the test fast; MiniLM in Serve is exercised by benchmarks/serve_analyze.py.
@@ -182,23 +179,20 @@ def test_ingress_refuses_to_start_when_a_token_is_required_and_missing(served, f
     assert status == 404  # nothing answers there
 
 
-def test_alert_goes_first_then_its_analysis_names_it(served, fake_llm, stack, fresh_stream, tmp_path):
+def test_alert_goes_first_then_its_analysis_names_it(served, fake_llm, stack, fresh_stream, webhook_secret,
+                                                     tmp_path):
     """An ERROR on the stream: the alert reaches Slack, then the analysis follow-up; a slow LLM only
     delays (and degrades) the analysis, never the alert."""
     from cali.actors.launch import start_pipeline, stop_pipeline
-    from cali.config import local_settings
     from cali.notify.local_receiver import LocalSlack
     from cali.sources.kinesis import PutEntry
 
     fake_llm.set_mode("slow")
     fake_llm.slow_s = 5
     with LocalSlack(port=0) as slack:
-        settings = local_settings(
-            kinesis_endpoint=stack.kinesis_endpoint, aws_endpoint=stack.aws_endpoint, state_dir=tmp_path / "st",
-            webhook_url=slack.url, stream=fresh_stream.stream, bucket=stack.bucket,
-            kinesis={"rescan_interval_s": 0.5}, analysis={"enabled": True, "timeout_s": 30},
-            ray={"namespace": f"flow-{uuid.uuid4().hex[:6]}", "reader_cpus": 0.05, "tracker_cpus": 0.05,
-                 "alerter_cpus": 0.05})
+        # The webhook comes from Secrets Manager, as in production: actors never get secrets in their args.
+        settings = pipeline_settings(stack, fresh_stream.stream, tmp_path / "st", webhook_secret(slack.url),
+                                     analysis={"enabled": True, "timeout_s": 30}, alerting={"trackers": 1})
         start_pipeline(settings)
         try:
             fresh_stream.put_records([PutEntry(orjson.dumps({**RECORD, "event_id": "flow-1"}) + b"\n", "k")])
