@@ -155,8 +155,12 @@ def test_kb_search_finds_the_learned_entry_first(day_env, first_run):
                                       "--embedder", "hashing", "--json", "-k", "5"])
     assert result.exit_code == 0, result.output
     hits = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
-    assert hits[0]["id"] == cluster["knowledge"]["entry"] and hits[0]["source"] == "learned"
-    assert hits[0]["occurrences"] >= cluster["count"]
+    # The learned entry is the best learned hit. A curated entry on the same failure of similar relevance
+    # may rank ahead of it (retrieval.rank_by_source): an engineer's fix beats a day's statistics.
+    learned = [h for h in hits if h["source"] == "learned"]
+    assert learned and learned[0]["id"] == cluster["knowledge"]["entry"], hits
+    assert hits.index(learned[0]) <= 2, hits
+    assert learned[0]["occurrences"] >= cluster["count"]
 
 
 def test_a_second_run_leaves_the_knowledge_base_unchanged(day_env, first_run):
