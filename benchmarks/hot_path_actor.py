@@ -12,6 +12,17 @@ from cali.stack.procs import free_port
 AGGREGATE = 25  # log events per Kinesis record, as Fluent Bit's simple_aggregation packs them
 
 
+def emulator_ceiling(source, events: int) -> int:  # noqa: ANN001
+    """Log events/s that GetRecords alone delivers from this shard, in the benchmark's process: what no
+    reader of this stack can exceed, whatever its own speed."""
+    shard = source.list_shards()[0].shard_id
+    iterator, t = source.shard_iterator(shard), time.perf_counter()
+    read = 0
+    while iterator and read < events:
+        batch = source.get_records(iterator)
+        read += sum(r.data.count(b"\n") for r in batch.records)
+        iterator = batch.next_iterator if batch.records else None
+    return round(read / (time.perf_counter() - t))
 
 
 def bench_actor(payloads: list[bytes], index: bool = False) -> dict:
@@ -43,6 +54,7 @@ def bench_actor(payloads: list[bytes], index: bool = False) -> dict:
             batch = [PutEntry(r, partition_key=str(i + j)) for j, r in enumerate(records[i:i + 500])]
             assert all(r.ok for r in source.put_records(batch))
         load_s = time.perf_counter() - t
+        ceiling = emulator_ceiling(source, len(payloads))
         # Exports the stack's credentials for the actors (they never get secrets as arguments).
         from cali.config import export_secrets
 
@@ -74,6 +86,7 @@ def bench_actor(payloads: list[bytes], index: bool = False) -> dict:
         stop_pipeline(settings)
         return {"events": done, "kinesis_records": len(records), "seconds": round(dt, 1),
                 "records_per_s": round(done / dt), "preload_seconds": round(load_s, 1),
+                "emulator_read_records_per_s": ceiling,
                 **({"indexed": indexed, "index_caught_up_after_s": index_s} if index else {})}
     finally:
         ray.shutdown()
