@@ -67,7 +67,7 @@ class Alerter:
                 self._wake.wait(backoff)
 
     def _gauges(self) -> None:
-        """Outbox depth and the LLM budget left, every few seconds (the outbox count is a query)."""
+        """Outbox depth, every few seconds (the count is a query). The LLM budget's gauge is the Analyzer's."""
         now = self.clock.monotonic()
         if now - self._gauges_at < GAUGES_EVERY_S:
             return
@@ -76,8 +76,6 @@ class Alerter:
             counts = getattr(self.outbox, "counts", None)
             depth = counts()["pending"] if counts else len(self.outbox.pending(1000))
             self.metrics.set("cali_outbox_depth", depth)
-            if self.followup is not None and self.followup.budget is not None:
-                self.metrics.set("cali_llm_budget_left", self.followup.budget.remaining)
         except Exception as exc:  # metrics are best effort
             log.debug("metrics: %s", exc)
 

@@ -161,6 +161,7 @@ class StoredDailyBudget:
         self._sleep, self._rng = sleep, rng
         self._conflict = VersionConflict
         self.conflicts = 0  # lost races, for tests and metrics
+        self.left: int | None = None  # calls left as of the last try_spend, for the budget gauge
 
     def key(self) -> str:
         return f"{self.prefix}/{self._clock.now().astimezone(UTC).date().isoformat()}"
@@ -176,10 +177,12 @@ class StoredDailyBudget:
             found = self._store.load_versioned(key)
             used, version = (int(found[0].get("used", 0)), found[1]) if found else (0, 0)
             if used + n > self.max_calls:
+                self.left = max(0, self.max_calls - used)
                 return False
             try:
                 self._store.save(key, {"day": key.rsplit("/", 1)[1], "used": used + n, "max_calls": self.max_calls},
                                  expected_version=version)
+                self.left = self.max_calls - used - n
                 return True
             except self._conflict:
                 self.conflicts += 1

@@ -144,7 +144,8 @@ class AnalyzerDeployment:
             settings = self.spec.llm.model_copy(update={"api_key": SecretStr(key)}) if key else self.spec.llm
             from cali.metrics import MeteredLLM, Recorder
 
-            llm = MeteredLLM(OpenAIChat.from_settings(settings), Recorder())
+            self.metrics = Recorder()
+            llm = MeteredLLM(OpenAIChat.from_settings(settings), self.metrics)
         # The one LLM budget: this deployment is where the LLM is called, for POST /analyze and for the
         # Alerter's follow-ups alike, and every replica counts in the same state-store key.
         budget = llm_budget(self.spec.budget.daily_llm_calls, self.spec.budget.state,
@@ -165,6 +166,9 @@ class AnalyzerDeployment:
             reason = None if self.analyst.llm is None else "llm-not-requested"
             return retrieval.model_copy(update={"degraded_reason": reason}).model_dump(mode="json")
         result: Analysis = await self.analyst.analyze(rec, hits, retrieval)
+        left = getattr(self.analyst.budget, "left", None)  # as the last take from the shared budget saw it
+        if left is not None:
+            self.metrics.set("cali_llm_budget_left", left)
         return result.model_dump(mode="json")
 
 

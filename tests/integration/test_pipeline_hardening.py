@@ -60,7 +60,9 @@ def archived(s3, bucket, stream_shards):
         for obj in page.get("Contents", []):
             if obj["Key"].rsplit("/", 1)[1].rsplit("-", 2)[0] in stream_shards:
                 body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-                out.extend(r["attributes"]["test_id"] for r in decode_jsonl_gz(body))
+                # Other tests archive into the same bucket, some rows without attributes.
+                out.extend(r["attributes"]["test_id"] for r in decode_jsonl_gz(body)
+                           if "test_id" in r.get("attributes", {}))
     return out
 
 
@@ -176,8 +178,9 @@ def test_an_s3_outage_does_not_stop_alerting_and_the_archive_catches_up(
         put(source, errors, level="ERROR", service=lambda i: f"{i.split('-')[1]}-svc",
             message=lambda i: f"{i.split('-')[1]} broke on attempt {i.split('-')[2]}")
         wait_for(lambda: len(slack.messages()) >= len(words), timeout=60, what="alerts while S3 is down")
-        status = {r["shard_id"]: r for r in pipeline_status(settings)["shards"]}
-        assert any(r.get("alert_ahead") for r in status.values()), status  # past the budget, still alerting
+        # Past the budget, still alerting: a reader goes alert-ahead at the poll after the one that crossed it.
+        wait_for(lambda: any(r.get("alert_ahead") for r in pipeline_status(settings)["shards"]), timeout=30,
+                 what="a reader in alert-ahead")
         os.kill(moto_pid, signal.SIGCONT)
         frozen = False
         want = set(before) | set(during) | set(errors)

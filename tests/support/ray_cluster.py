@@ -41,10 +41,16 @@ def local_ray_cluster(log: Path, num_cpus: int = 2, env: dict[str, str] | None =
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=proc_env, start_new_session=True)
     dashboard = f"http://127.0.0.1:{ports['dashboard-port']}"
+    # A driver of this process that joins the cluster must use its auth mode: with RAY_AUTH_MODE=token
+    # (cali's entry points set it) the driver refuses every reply the cluster's workers push without a
+    # token, and a Serve handle's .result() waits until it times out.
+    before = os.environ.get("RAY_AUTH_MODE")
+    _auth_mode("disabled")
     try:
         _wait_for_jobs_api(dashboard, proc, timeout_s, log)
         yield {"address": f"127.0.0.1:{ports['port']}", "dashboard": dashboard}
     finally:
+        _auth_mode(before)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -54,6 +60,16 @@ def local_ray_cluster(log: Path, num_cpus: int = 2, env: dict[str, str] | None =
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _auth_mode(mode: str | None) -> None:
+    """Sets RAY_AUTH_MODE for this process; Ray caches its config at import, so it is read again here."""
+    if mode is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = mode
+    if "ray._raylet" in sys.modules:
+        sys.modules["ray._raylet"].Config.initialize("")
 
 
 def _wait_for_jobs_api(dashboard: str, proc: subprocess.Popen, timeout_s: float, log: Path) -> None:

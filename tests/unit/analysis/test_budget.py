@@ -131,8 +131,10 @@ def stored(store, clock, max_calls=3, **kw):
 def test_stored_budget_is_shared_by_replicas_and_survives_a_restart() -> None:
     store, clock = VersionedMemory(), FakeClock(datetime(2026, 11, 26, 23, 0, tzinfo=UTC))
     a, b = stored(store, clock), stored(store, clock)
-    assert [a.try_spend(), b.try_spend(), a.try_spend()] == [True, True, True]
-    assert not b.try_spend() and not a.try_spend()
+    assert a.left is None  # nothing taken yet: the gauge waits for the first take
+    assert [a.try_spend(), b.try_spend()] == [True, True] and (a.left, b.left) == (2, 1)
+    assert a.try_spend() and a.left == 0
+    assert not b.try_spend() and b.left == 0 and not a.try_spend()
     restarted = stored(store, clock)
     assert not restarted.try_spend() and restarted.used() == 3
     assert store.items["llm-budget/2026-11-26"][0] == {"day": "2026-11-26", "used": 3, "max_calls": 3}
