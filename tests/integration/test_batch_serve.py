@@ -46,8 +46,7 @@ def served(stack, aws_clients, tmp_path_factory):
                                                                  "knowledge": {"uri": str(tmp / "kb.db")}})
             yield {"settings": settings, "dashboard": cluster["dashboard"], "s3": s3, "bucket": bucket,
                    "kb": serve.get_deployment_handle("KnowledgeBase", app_name="cali-analysis")}
-        finally:
-            serve.shutdown()
+        finally:  # no serve.shutdown(): the cluster is this test's own and is stopped next
             ray.shutdown()
 
 

@@ -1,4 +1,4 @@
-"""The probe behind tests/e2e/test_listeners.py tells an open listener from one that demands credentials:
+"""The probe behind tests/e2e/test_demo.py tells an open listener from one that demands credentials:
 plaintext gRPC, plain HTTP and TLS without client certificates are open; mutual TLS and a server that
 rejects calls without a token are not."""
 

@@ -35,17 +35,19 @@ def local_ray_cluster(log: Path, num_cpus: int = 2, env: dict[str, str] | None =
            "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--num-cpus={num_cpus}", "--disable-usage-stats",
            f"--temp-dir={temp_dir}"]
     cmd += [f"--{name}={port}" for name, port in ports.items()]
-    # Token authentication would need the token on every client; this cluster listens on loopback only.
-    proc_env = (env or dict(os.environ)) | {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    # Token authentication, as cali's own local Ray: the cluster, the jobs it runs and this process's
+    # drivers and Job API client all take the token from ~/.ray/auth_token (created on first use).
+    proc_env = (env or dict(os.environ)) | {"RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
                                             "RAY_USAGE_STATS_ENABLED": "0"}
+    _ensure_token()  # `ray start` in token mode exits when there is none yet (a fresh machine)
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=proc_env, start_new_session=True)
     dashboard = f"http://127.0.0.1:{ports['dashboard-port']}"
-    # A driver of this process that joins the cluster must use its auth mode: with RAY_AUTH_MODE=token
-    # (cali's entry points set it) the driver refuses every reply the cluster's workers push without a
-    # token, and a Serve handle's .result() waits until it times out.
+    # A driver of this process that joins the cluster must use its auth mode: a driver in token mode
+    # refuses every reply that workers of a cluster without it push (a Serve handle's .result() then
+    # waits until it times out), and the Job API client sends the token only in token mode.
     before = os.environ.get("RAY_AUTH_MODE")
-    _auth_mode("disabled")
+    _auth_mode("token")
     try:
         _wait_for_jobs_api(dashboard, proc, timeout_s, log)
         yield {"address": f"127.0.0.1:{ports['port']}", "dashboard": dashboard}
@@ -53,13 +55,24 @@ def local_ray_cluster(log: Path, num_cpus: int = 2, env: dict[str, str] | None =
         _auth_mode(before)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
+        try:  # `ray start --block` often outlives SIGTERM by far: nothing here needs a graceful stop
+            proc.wait(5)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _ensure_token() -> None:
+    """Creates ~/.ray/auth_token if missing, as `ray get-auth-token --generate` does (without printing it)."""
+    from ray._private.authentication.authentication_token_setup import generate_and_save_token
+    from ray._raylet import AuthenticationTokenLoader
+
+    loader = AuthenticationTokenLoader.instance()
+    if not loader.has_token(ignore_auth_mode=True):
+        generate_and_save_token()
+        loader.reset_cache()
 
 
 def _auth_mode(mode: str | None) -> None:
