@@ -50,7 +50,8 @@ def test_every_metric_is_served_with_traffic_after_a_short_run(stack, fresh_stre
         os.environ.setdefault(k, v)
     ray.init(address="local", num_cpus=2, include_dashboard=False, namespace=f"metrics-{uuid.uuid4().hex[:6]}",
              logging_level="ERROR",
-             log_to_driver=False, runtime_env={"env_vars": LOOPBACK_ENV}, _metrics_export_port=port)
+             log_to_driver=False, runtime_env={"env_vars": LOOPBACK_ENV}, _metrics_export_port=port,
+             _system_config={"metrics_report_interval_ms": 1000})  # export every second, not every 10
     try:
         with FakeOpenAI("ok") as llm, LocalSlack(port=0) as slack:
             serve_port = free_port()
