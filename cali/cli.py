@@ -255,9 +255,7 @@ def serve(
     port: int | None = typer.Option(None, help="HTTP port (default: the config's, 8000)."),
 ) -> None:
     """Start the analysis app (Ray Serve) on the local Ray, HTTP on 127.0.0.1; Ctrl-C stops it."""
-    import time
-
-    from cali.serve.command import load_config, pipeline_args
+    from cali.serve.command import load_config, pipeline_args, serve_until_interrupted
     from cali.startup import preflight, reported, serve_port, start_ray, start_serve
 
     settings = _settings()
@@ -268,13 +266,7 @@ def serve(
         url = start_serve(app_config, started, port=port, flag="--port", args_update=pipeline_args(settings))
         started.pop_all()
     console.print(f"analysis app on {url} (POST /analyze, POST /kb/search, GET /healthz, docs at {url}/docs)")
-    try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        from ray import serve as ray_serve
-
-        ray_serve.shutdown()
+    serve_until_interrupted()
 
 
 @app.command()

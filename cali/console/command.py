@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -25,7 +24,7 @@ def console_command(
 
     from cali.bootstrap import init_ray
     from cali.cli import _settings
-    from cali.serve.command import deploy, load_config
+    from cali.serve.command import deploy, load_config, serve_until_interrupted
     from cali.serve.console import deploy_console
 
     settings = _settings()
@@ -54,8 +53,4 @@ def console_command(
         counts = load_demo(index, seed=seed, minutes=minutes, analyze=analyze)
         console.print(f"demo data: {counts}")
     console.print(f"CALI console on [bold]{url}/[/bold] (Ctrl-C stops it)")
-    try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        serve.shutdown()
+    serve_until_interrupted()

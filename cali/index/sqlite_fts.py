@@ -111,17 +111,13 @@ class SqliteIndex:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:  # locked past busy_timeout: another writer holds it
-            raise IndexUnavailable(f"SQLite index {self.path}: BEGIN IMMEDIATE failed: {exc}") from exc
-        try:
+        from cali.state import immediate_transaction
+
+        def locked(exc: Exception) -> IndexUnavailable:  # past busy_timeout: another writer holds it
+            return IndexUnavailable(f"SQLite index {self.path}: BEGIN IMMEDIATE failed: {exc}")
+
+        with immediate_transaction(self._conn(), locked) as conn:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

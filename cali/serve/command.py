@@ -38,15 +38,35 @@ def deploy(config: dict[str, Any], *, port: int | None = None, args_update: dict
 
     from cali.serve.app import build_app
 
-    http = dict(config["http"])
-    http.setdefault("host", "127.0.0.1")
-    if port is not None:
-        http["port"] = port
-    serve.start(http_options={"host": http["host"], "port": http.get("port", 8000)})
+    base = start_http(config, port)
     args = merge_args(config["args"], args_update or {})
     serve.run(build_app(args, config["overrides"]), name=config["name"], route_prefix=config["route_prefix"],
               blocking=False)
-    return f"http://{http['host']}:{http.get('port', 8000)}"
+    return base
+
+
+def start_http(config: dict[str, Any], port: int | None) -> str:
+    """serve.start on the config's host (127.0.0.1 unless it says otherwise) and port; returns the base URL.
+    Every app of the Serve instance shares this one HTTP server."""
+    from ray import serve
+
+    host = config["http"].get("host", "127.0.0.1")
+    port = port if port is not None else config["http"].get("port", 8000)
+    serve.start(http_options={"host": host, "port": port})
+    return f"http://{host}:{port}"
+
+
+def serve_until_interrupted() -> None:
+    """Keeps the foreground command alive while Serve answers; Ctrl-C shuts Serve down."""
+    import time
+
+    from ray import serve
+
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        serve.shutdown()
 
 
 def merge_args(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -239,15 +239,11 @@ def app(args: dict[str, Any] | None = None) -> Any:
 def deploy_console(config: dict[str, Any], *, port: int | None = None,
                    args_update: dict[str, Any] | None = None) -> str:
     """serve.start on the config's host (127.0.0.1 locally) and serve.run of the console; returns its URL."""
-    from cali.serve.command import merge_args
+    from cali.serve.command import merge_args, start_http
 
-    http = dict(config["http"])
-    http.setdefault("host", "127.0.0.1")
-    if port is not None:
-        http["port"] = port
-    serve.start(http_options={"host": http["host"], "port": http.get("port", 8000)})
+    base = start_http(config, port)
     args = merge_args(config["args"], args_update or {})
     dep = ConsoleDeployment.options(**config["overrides"]["Console"]) if "Console" in config["overrides"] \
         else ConsoleDeployment
     serve.run(dep.bind(args), name=config["name"], route_prefix=config["route_prefix"], blocking=False)
-    return f"http://{http['host']}:{http.get('port', 8000)}{config['route_prefix']}"
+    return f"{base}{config['route_prefix']}"

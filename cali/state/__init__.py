@@ -108,6 +108,22 @@ def aws_error(operation: str, table: str, exc: Exception, hints: dict[str, str])
                              f"{hint.format(table=table)}", retryable=retryable)
 
 
+@contextmanager
+def immediate_transaction(conn: sqlite3.Connection, locked: Any) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE (the write lock up front, so read-then-write cannot interleave), COMMIT, or ROLLBACK
+    on any exception. `locked(exc)` gives the exception raised when the lock is not had in busy_timeout."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise locked(exc) from exc
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class SqliteFile:
     """One SQLite file in WAL mode, connected lazily per process: safe to pickle into a Ray actor.
 
@@ -160,21 +176,14 @@ class SqliteFile:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: takes the write lock up front, so read-then-write cannot interleave."""
-        with self._lock:
-            conn = self.connection()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StateBackendError(
-                    f"SQLite {self.path}: could not take the write lock within {self._busy_timeout_s}s "
-                    f"({exc}); another process holds it too long, or the file is on a network filesystem "
-                    "(use a local disk)") from exc
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        def locked(exc: Exception) -> StateBackendError:
+            return StateBackendError(
+                f"SQLite {self.path}: could not take the write lock within {self._busy_timeout_s}s "
+                f"({exc}); another process holds it too long, or the file is on a network filesystem "
+                "(use a local disk)")
+
+        with self._lock, immediate_transaction(self.connection(), locked) as conn:
+            yield conn
 
     def close(self) -> None:
         with self._lock:
