@@ -81,7 +81,7 @@ e2e: install
 
 test: install
 	$(BIN)/ruff check cali tests benchmarks docker dags jobs
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25 tests
 
 # The console's screenshots in docs/console/ (shown in the README), from its browser tests.
 screenshots: install
