@@ -74,6 +74,7 @@ def bench_actor(payloads: list[bytes], index: bool = False) -> dict:
             time.sleep(0.2)
         dt = time.perf_counter() - t0
         indexed, index_s, last, still = 0, None, -1, 0.0
+        deadline = time.perf_counter() + 300  # the index's own wait, however long reading took
         while index and time.perf_counter() < deadline:  # how long the index takes to catch up after reading
             feeds = [s.get("index") or {} for s in pipeline_status(settings)["shards"]]
             indexed = sum(f.get("indexed", 0) for f in feeds)

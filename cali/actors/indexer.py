@@ -47,8 +47,7 @@ class RemoteFeed:
         self._asked: Any = None  # the stats request in flight
 
     def __call__(self, rows: Sequence[bytes]) -> None:
-        if self._in_flight:
-            _, self._in_flight = ray.wait(self._in_flight, num_returns=len(self._in_flight), timeout=0)
+        self._prune()
         if len(self._in_flight) >= self.max_in_flight:
             self.dropped += len(rows)
             return
@@ -69,8 +68,13 @@ class RemoteFeed:
             self._asked = self.handle.stats.remote()
         out = dict(self._last)
         out["dropped"] = out.get("dropped", 0) + self.dropped
+        self._prune()  # after the last batch no call prunes: the count must still reach 0
         out["queued"] = out.get("queued", 0) + len(self._in_flight)
         return out
+
+    def _prune(self) -> None:
+        if self._in_flight:
+            _, self._in_flight = ray.wait(self._in_flight, num_returns=len(self._in_flight), timeout=0)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         try:

@@ -96,8 +96,19 @@ def test_every_metric_is_served_with_traffic_after_a_short_run(stack, fresh_stre
                     if not missing:
                         break
                     time.sleep(2)
+                # Every batch a reader sent its Indexer was taken: nothing stays counted as queued once the
+                # traffic stops (no later batch comes to tidy the count).
+                feeds: list[dict] = []
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    feeds = [s.get("index") or {} for s in pipeline_status(settings)["shards"]]
+                    if all(f.get("queued") == 0 for f in feeds) and sum(f.get("indexed", 0) for f in feeds) >= 4:
+                        break
+                    time.sleep(0.5)
             finally:
                 stop_pipeline(settings)
+            assert feeds and all(f.get("queued") == 0 for f in feeds), feeds
+            assert sum(f.get("indexed", 0) for f in feeds) >= 4, feeds
             assert not missing, f"not served, or zero after traffic: {missing}; served: {sorted(got)}"
             assert got["ray_cali_records_in_total"] >= 25 and got["ray_cali_records_dead_lettered_total"] >= 1
             assert got["ray_cali_alerts_suppressed_total"] >= 2 and got["ray_cali_slack_delivery_failures_total"] >= 1
