@@ -18,6 +18,9 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONDONTWRITEBYTECODE := 1
 export GX_ANALYTICS_ENABLED := false
+UV := uv==0.13.9
+# $(call uv_install,<venv python>,<pip arguments>): uv from the project venv, else that venv's pip.
+uv_install = $(BIN)/uv pip install -q --python $(1) $(2) || $(1) -m pip install -q $(2)
 
 .PHONY: install demo test lint unit integration e2e bench clean stack-down deploy-tools deploy-check screenshots grafana
 
@@ -25,10 +28,14 @@ install: $(STAMP) $(NODE_STAMP) $(DEPLOY_STAMP) $(CONSOLE_STAMP) $(CHROMIUM_STAM
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	# the CPU build on disk; a plain `torch` from an index pulls a multi-GB CUDA build
+	# the CPU build on disk; a plain `torch` from an index pulls a multi-GB CUDA build. pip, because uv
+	# does not look on this disk; uv then keeps the torch it finds installed.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,airflow]'
-	$(BIN)/pip install -q --no-deps drain3==0.9.11
+	$(BIN)/pip install -q $(UV)
+	# uv resolves the same versions as pip (compared package by package) in seconds instead of minutes;
+	# pip stays the fallback should uv fail on a machine
+	$(call uv_install,$(BIN)/python,-e '.[dev,airflow]')
+	$(call uv_install,$(BIN)/python,--no-deps drain3==0.9.11)
 	touch $@
 
 $(NODE_STAMP):
@@ -49,10 +56,10 @@ $(CHROMIUM_STAMP):
 
 deploy-tools: $(DEPLOY_STAMP)
 
-$(DEPLOY_STAMP): infra/tools/requirements.txt infra/tools/terraform.txt infra/tools/package-lock.json
+$(DEPLOY_STAMP): infra/tools/requirements.txt infra/tools/terraform.txt infra/tools/package-lock.json | $(STAMP)
 	test -x $(DEPLOY_TOOLS)/bin/python || $(PY) -m venv $(DEPLOY_TOOLS)
-	$(DEPLOY_TOOLS)/bin/pip install -q -r infra/tools/requirements.txt
-	$(DEPLOY_TOOLS)/bin/pip install -q --no-deps --require-hashes -r infra/tools/terraform.txt
+	$(call uv_install,$(DEPLOY_TOOLS)/bin/python,-r infra/tools/requirements.txt)
+	$(call uv_install,$(DEPLOY_TOOLS)/bin/python,--no-deps --require-hashes -r infra/tools/terraform.txt)
 	mkdir -p $(DEPLOY_TOOLS)/node
 	cp infra/tools/package.json infra/tools/package-lock.json $(DEPLOY_TOOLS)/node/
 	npm ci --silent --no-audit --no-fund --prefix $(DEPLOY_TOOLS)/node
