@@ -19,6 +19,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 export PYTHONDONTWRITEBYTECODE := 1
 export GX_ANALYTICS_ENABLED := false
 UV := uv==0.13.9
+EXTRAS := .[dev,airflow]
 # $(call uv_install,<venv python>,<pip arguments>): uv from the project venv, else that venv's pip.
 uv_install = $(BIN)/uv pip install -q --python $(1) $(2) || $(1) -m pip install -q $(2)
 
@@ -34,7 +35,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q $(UV)
 	# uv resolves the same versions as pip (compared package by package) in seconds instead of minutes;
 	# pip stays the fallback should uv fail on a machine
-	$(call uv_install,$(BIN)/python,-e '.[dev,airflow]')
+	$(call uv_install,$(BIN)/python,-e '$(EXTRAS)')
 	$(call uv_install,$(BIN)/python,--no-deps drain3==0.9.11)
 	touch $@
 
