@@ -134,6 +134,13 @@ class MilvusStore:
             with contextlib.suppress(Exception):
                 self._client.close()
             self._client = None
+            if is_local(self.uri):
+                # pymilvus leaves the Milvus Lite server of the file running until the process exits,
+                # holding the data directory's lock: no other process could open the KB after close().
+                with contextlib.suppress(Exception):
+                    from milvus_lite.server_manager import server_manager_instance
+
+                    server_manager_instance.release_server(str(Path(self.uri).resolve()))
         if self._lock is not None:
             self._lock.release()
             self._lock = None

@@ -60,6 +60,35 @@ def _try_open(path: str, out: multiprocessing.Queue) -> None:
         out.put(str(exc))
 
 
+def _add_one(path: str, out: multiprocessing.Queue) -> None:
+    try:
+        with MilvusStore(HashingEmbedder(), uri=path) as s:
+            s.upsert([resolved_incident(title="handed over", category="handover", root_cause="r",
+                                        remediation=["x"], symptoms=["HandoverMarker kangaroo-walrus"],
+                                        fingerprint="fp-handover")])
+            out.put(s.count())
+    except Exception as exc:
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_after_close_another_process_opens_and_writes(tmp_path: Path) -> None:
+    """close() frees the file for good: pymilvus alone keeps its Milvus Lite server (and the data
+    directory's lock) until the process exits."""
+    path = str(tmp_path / "kb.db")
+    with MilvusStore(HashingEmbedder(), uri=path) as s:
+        s.upsert(load_incidents(KB_DIR)[:3])
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_add_one, args=(path, q))
+    p.start()
+    got = q.get(timeout=120)
+    p.join(timeout=30)
+    assert got == 4, got
+    with MilvusStore(HashingEmbedder(), uri=path) as s:  # and this process, reopening, sees that write
+        assert s.count() == 4
+        assert s.search("HandoverMarker kangaroo-walrus", k=1)[0].category == "handover"
+
+
 def test_second_opener_is_refused_naming_the_owner(store: MilvusStore, db: Path) -> None:
     with pytest.raises(StoreLockedError, match="already open by pid"):
         MilvusStore(HashingEmbedder(), uri=str(db)).open()
